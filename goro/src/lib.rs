@@ -1,0 +1,71 @@
+//! # goro — Go's concurrency model, in Rust
+//!
+//! Goroutines are cheap stackful coroutines scheduled M:N over OS threads by
+//! a work-stealing scheduler modelled on Go's (G, M, P). Code in a goroutine
+//! is plain sequential Rust: no `async`, no colouring. Blocking parks the
+//! goroutine, not the thread.
+//!
+//! | Go | goro |
+//! |---|---|
+//! | `go f()` | [`go`]`(move \|\| f())` → [`JoinHandle`] (dropping it detaches) |
+//! | `func main()` | [`run`]`(\|\| ...)` runs the main goroutine and returns its value |
+//! | `runtime.Gosched()` | [`yield_now`] |
+//! | `runtime.NumGoroutine()`, `GOMAXPROCS` | [`runtime::num_goroutine`], [`runtime::gomaxprocs`], the `GOMAXPROCS` variable or [`runtime::Builder`] |
+//! | `runtime.LockOSThread()` | [`runtime::lock_os_thread`] |
+//! | a blocking syscall (the P is handed off) | [`blocking`]`(\|\| ...)`, or automatically after ~10 ms |
+//! | goroutine stacks (2 KiB, growing) | 256 KiB reserved, committed page by page, with a guard page |
+//! | `gopark`/`goready` | [`park::park`] / [`park::current_waker`] (for building primitives) |
+//!
+//! ```
+//! let total = goro::run(|| {
+//!     let workers: Vec<_> = (0..100u64)
+//!         .map(|i| goro::go(move || (0..1000u64).map(|x| x * i).sum::<u64>()))
+//!         .collect();
+//!     workers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 4950 * 499500);
+//! ```
+//!
+//! ## Panics
+//!
+//! A goroutine's panic goes to its [`JoinHandle`]: `join()` returns it as
+//! `Err`. A panic that nobody can observe (the handle was dropped) is
+//! reported with the goroutine's id and, as in Go, ends the program with exit
+//! status 2; [`runtime::PanicPolicy::Log`] keeps the program running instead.
+//!
+//! ## Stacks
+//!
+//! A goroutine's stack cannot grow as Go's does (Rust code holds pointers
+//! into it), so each gets a fixed reservation (256 KiB by default,
+//! [`runtime::Builder::stack_size`]) of which only the touched pages cost
+//! memory: a parked goroutine with a shallow stack costs one 4 KiB page,
+//! control block included. Overflowing it hits a guard page and ends the
+//! program with `goroutine N: stack overflow`, never silent corruption.
+//!
+//! ## The thread-local hazard
+//!
+//! **A goroutine can move to another OS thread at any blocking point**
+//! (`join`, `park`, `yield_now`, and later every channel operation). So:
+//!
+//! - Do not hold a reference into a `thread_local!` across a blocking point;
+//!   with optimisations LLVM may even reuse the first thread's TLS address
+//!   within one function (llvm/llvm-project#98479).
+//! - Do not hold values that are tied to their thread (`!Send` values that
+//!   share state with a thread-local, such as an `Rc` cloned out of one, or a
+//!   `MutexGuard` of a lock that must be released on its own thread) across a
+//!   blocking point.
+//! - For per-goroutine state use [`goroutine_local!`]; to stay on one thread
+//!   use [`runtime::lock_os_thread`].
+
+pub mod park {
+    //! The park/wake seam (see [`runtime`](crate::runtime)).
+    pub use crate::runtime::park::{current_waker, on_goroutine, park};
+}
+
+pub mod runtime;
+
+pub(crate) mod loom;
+pub(crate) mod stack;
+
+pub use runtime::m::{blocking, yield_now};
+pub use runtime::spawn::{go, run, try_go, JoinHandle};

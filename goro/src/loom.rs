@@ -1,0 +1,68 @@
+//! The std/loom facade: every lock-free part of the runtime takes its atomics
+//! and locks from here, so `RUSTFLAGS="--cfg loom"` swaps them for loom's
+//! model-checked versions without touching the code that uses them.
+//!
+//! Invariant: each item has the same name and the same call signature under
+//! both cfgs, so no user needs a `#[cfg(loom)]` of its own. In particular
+//! [`Mutex::lock`] returns the guard directly under both (loom's returns a
+//! `LockResult`, std's poisons; the runtime never panics while holding one of
+//! these locks, so there is no poison to report).
+//!
+//! Only the modules that are model-checked (the run queues) go through this
+//! facade; the rest of the runtime uses std directly.
+//!
+//! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
+//! `unwrap` at every call site, and it is slower than `parking_lot`'s).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+/// The guard [`Mutex::lock`] returns.
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// The guard [`Mutex::lock`] returns.
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+#[cfg(not(loom))]
+type RawMutex<T> = parking_lot::Mutex<T>;
+#[cfg(loom)]
+type RawMutex<T> = loom::sync::Mutex<T>;
+
+/// A mutex whose `lock()` has one signature under both cfgs: `parking_lot`'s
+/// normally, loom's under `cfg(loom)`. Any thread may use it.
+#[derive(Default, Debug)]
+pub(crate) struct Mutex<T>(RawMutex<T>);
+
+impl<T> Mutex<T> {
+    /// Any thread. `const` only without loom (loom's mutex registers itself
+    /// with the running model, so it cannot be built at compile time).
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(parking_lot::const_mutex(value))
+    }
+
+    /// Any thread.
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::Mutex::new(value))
+    }
+
+    /// Any thread. Blocks until the lock is free.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        {
+            self.0.lock()
+        }
+        #[cfg(loom)]
+        {
+            // A poisoned lock means a panic elsewhere already failed the model.
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+}

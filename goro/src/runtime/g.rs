@@ -1,0 +1,279 @@
+//! G: the goroutine control block, and its park/wake state machine.
+//!
+//! A G lives at the top of its own stack (the stack module reserves the room),
+//! so a parked goroutine whose frames fit in one page costs one page, control
+//! block included. The memory is returned to the stack pool only when the last
+//! reference is gone, which is why a G is reference-counted: the running
+//! goroutine holds one reference until it finishes, every [`Waker`] made for it
+//! holds one more. A stale waker can therefore never wake a stranger that
+//! reused the stack; it finds the G `DONE` and does nothing.
+//!
+//! # The park state machine (`state`)
+//!
+//! ```text
+//!   IDLE ──wake──▶ NOTIFIED ──park (consumes token)──▶ IDLE
+//!   IDLE ──park, switched out, M CASes──▶ PARKED ──wake──▶ IDLE + ready()
+//!   any ──goroutine returns──▶ DONE
+//! ```
+//!
+//! Invariants:
+//! - `IDLE` means running or runnable (in exactly one run queue, or held by an M).
+//! - `PARKED` is only ever set by the M that switched the goroutine out, after
+//!   the switch, so a waker that sees `PARKED` knows no thread is on the G's
+//!   stack and may hand it to a run queue. Exactly one waker wins that CAS.
+//! - A wake that lands while the goroutine still runs leaves a token
+//!   (`NOTIFIED`); the next `park` consumes it and returns at once, so a wake
+//!   is never lost. As with `std::thread::park`, a park may therefore return
+//!   without a fresh wake: every caller re-checks its condition in a loop.
+//! - The coroutine is resumed only by the one M that took the G from a run
+//!   queue (or that switched it out and re-runs it), so `coroutine` is never
+//!   touched by two threads at once.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::mem::{self, ManuallyDrop};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::runtime::m::M;
+use crate::stack::{Stack, StackError};
+
+/// Why a goroutine switched back to its M.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Switch {
+    /// `park()`: the M marks it `PARKED` unless a wake already came.
+    Park,
+    /// `yield_now()`: back on the global queue, as Go's `Gosched`.
+    Yield,
+    /// The goroutine's M lost its P (sysmon or `blocking`) and found no idle
+    /// one: the goroutine goes to the global queue and the M sleeps.
+    NoP,
+}
+
+pub(crate) type GoCoroutine = Coroutine<(), Switch, (), Stack>;
+pub(crate) type GoYielder = Yielder<(), Switch>;
+
+pub(crate) const IDLE: u8 = 0;
+pub(crate) const NOTIFIED: u8 = 1;
+pub(crate) const PARKED: u8 = 2;
+pub(crate) const DONE: u8 = 3;
+
+/// Goroutine-local values, dropped on the goroutine when it finishes.
+pub(crate) type Locals = Vec<(usize, Box<dyn Any + Send>)>;
+
+pub(crate) struct G {
+    pub(crate) id: u64,
+    state: AtomicU8,
+    refs: AtomicUsize,
+    /// Set once by the goroutine itself on first run.
+    yielder: Cell<*const GoYielder>,
+    coroutine: UnsafeCell<ManuallyDrop<GoCoroutine>>,
+    /// The M this goroutine is pinned to (`lock_os_thread`), or null.
+    pub(crate) locked_m: AtomicPtr<M>,
+    pub(crate) locals: UnsafeCell<Option<Box<Locals>>>,
+}
+
+/// A counted reference to a G, as it travels through run queues.
+pub(crate) type GRef = NonNull<G>;
+
+impl G {
+    /// Builds a goroutine on `stack` that runs `body`, and returns the one
+    /// reference the goroutine itself holds. Any thread may call it.
+    pub(crate) fn spawn_on<F: FnOnce() + Send + 'static>(
+        mut stack: Stack,
+        id: u64,
+        body: F,
+    ) -> GRef {
+        stack.set_goroutine_id(id);
+        let slot = stack.reserve_top(mem::size_of::<G>()).cast::<G>();
+        let coroutine = Coroutine::with_stack(stack, move |yielder: &GoYielder, ()| {
+            goroutine_main(yielder, body)
+        });
+        let g = G {
+            id,
+            state: AtomicU8::new(IDLE),
+            refs: AtomicUsize::new(1),
+            yielder: Cell::new(ptr::null()),
+            coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
+            locked_m: AtomicPtr::new(ptr::null_mut()),
+            locals: UnsafeCell::new(None),
+        };
+        // SAFETY: `reserve_top` gave us room for a `G`, aligned to 64 bytes,
+        // inside the slot this goroutine owns; nothing else lives there.
+        unsafe { slot.as_ptr().write(g) };
+        slot
+    }
+
+    /// Runs the goroutine until it switches out or returns.
+    ///
+    /// # Safety
+    /// Only the M that holds this G (took it from a run queue, or just
+    /// switched it out) may call this, with `M::curg` set to it.
+    pub(crate) unsafe fn resume(&self) -> Option<Switch> {
+        // SAFETY: by the contract, no other thread touches the coroutine now.
+        let co = unsafe { &mut *self.coroutine.get() };
+        match co.resume(()) {
+            CoroutineResult::Yield(why) => Some(why),
+            CoroutineResult::Return(()) => None,
+        }
+    }
+
+    /// Switches from this goroutine back to its M.
+    ///
+    /// # Safety
+    /// Only the goroutine itself, running on its own stack, may call this.
+    pub(crate) unsafe fn switch_out(&self, why: Switch) {
+        let yielder = self.yielder.get();
+        // SAFETY: the yielder lives on this coroutine's stack for as long as
+        // the coroutine runs, and we are that coroutine.
+        unsafe { (*yielder).suspend(why) };
+    }
+
+    /// The park fast path: consume a pending wake token. Only the goroutine
+    /// itself calls it.
+    pub(crate) fn try_consume_token(&self) -> bool {
+        self.state
+            .compare_exchange(NOTIFIED, IDLE, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// After a `Switch::Park`, the M tries to make the park real. False means
+    /// a wake came in between: the token is consumed and the goroutine must
+    /// run again. Only the M that switched it out calls this.
+    pub(crate) fn finish_park(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(IDLE, PARKED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(_) => {
+                self.state.store(IDLE, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// Records that the goroutine has returned. Only its M calls this.
+    pub(crate) fn mark_done(&self) {
+        self.state.store(DONE, Ordering::Release);
+    }
+
+    /// Any thread. True when the caller won the right to put the G on a run
+    /// queue (it was parked); false when a token was left or it is gone.
+    pub(crate) fn wake(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            let (to, readies) = match s {
+                IDLE => (NOTIFIED, false),
+                PARKED => (IDLE, true),
+                _ => return false,
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return readies,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    pub(crate) fn acquire_ref(&self) {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops one reference; the last one gives the stack back.
+    ///
+    /// # Safety
+    /// The caller owns one reference to `g` and does not use it afterwards.
+    pub(crate) unsafe fn release_ref(g: GRef) {
+        // SAFETY: the caller still holds a reference, so `g` is alive.
+        let gr = unsafe { g.as_ref() };
+        if gr.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: we held the last reference: nobody else can reach the G.
+        // The goroutine has finished (it held a reference until then), so its
+        // coroutine is done and its stack can be taken back.
+        let stack = unsafe {
+            let co = ManuallyDrop::take(&mut *gr.coroutine.get());
+            ptr::drop_in_place(g.as_ptr());
+            co.into_stack()
+        };
+        crate::runtime::sched::free_stack(stack);
+    }
+
+    /// The waker for this goroutine; it holds a reference.
+    pub(crate) fn waker(&self) -> Waker {
+        self.acquire_ref();
+        let raw = RawWaker::new(self as *const G as *const (), &G_WAKER_VTABLE);
+        // SAFETY: the vtable's contract is upheld: data is a G with a
+        // reference owned by this waker.
+        unsafe { Waker::from_raw(raw) }
+    }
+}
+
+/// The body every goroutine runs on its own stack.
+fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
+    let g = crate::runtime::m::current_g().expect("goroutine started outside an M");
+    // SAFETY: `g` is the G that is running this very coroutine.
+    unsafe { g.as_ref() }.yielder.set(yielder);
+    body();
+    // SAFETY: as above; the G stays alive while its coroutine runs.
+    crate::runtime::local::drop_goroutine_locals(unsafe { g.as_ref() });
+}
+
+/// Wakes a goroutine from any thread: puts it on a run queue if it was parked.
+pub(crate) fn wake_g(g: &G) {
+    if g.wake() {
+        crate::runtime::sched::ready(NonNull::from(g));
+    }
+}
+
+static G_WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: data is a live G: this waker holds a reference to it.
+    unsafe { (*(data as *const G)).acquire_ref() };
+    RawWaker::new(data, &G_WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: the waker's reference keeps the G alive until released below.
+    unsafe {
+        waker_wake_by_ref(data);
+        waker_drop(data);
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker's reference keeps the G alive.
+    wake_g(unsafe { &*(data as *const G) });
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: this waker owned one reference and is being dropped.
+    unsafe { G::release_ref(NonNull::new_unchecked(data as *mut G)) }
+}
+
+/// Failure to create a goroutine.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// No stack could be had (the address space or the memory map is full).
+    Stack(StackError),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Stack(e) => write!(f, "cannot create goroutine: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}

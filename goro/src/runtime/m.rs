@@ -1,0 +1,558 @@
+//! M: an OS thread that runs goroutines while it owns a P (Go's `m`), and the
+//! scheduling loop every M runs (Go's `schedule`/`findRunnable`/`execute`).
+//!
+//! # What it protects
+//!
+//! An `M` is shared (idle list, lock_os_thread), but its `Cell`s are touched
+//! only by its own thread; other threads reach it only through `handoff` (a P,
+//! maybe a G, given to it while it sleeps) and its `Thread` handle to unpark
+//! it. Ms are leaked: they live as long as the process (at most
+//! `max_threads` of them), so `&'static M` is always valid.
+//!
+//! # Thread-locals and migration
+//!
+//! A goroutine may resume on another thread after any switch. The runtime
+//! therefore never caches the address of a thread-local across a switch:
+//! every read goes through [`current_m`], which is `#[inline(never)]` so that
+//! LLVM cannot hoist the TLS address computation out of a caller that
+//! switches (llvm/llvm-project#98479).
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crate::runtime::g::{GRef, Switch, G};
+use crate::runtime::p::{P, USER};
+use crate::runtime::sched::{rt, Handoff, Runtime};
+
+pub(crate) struct M {
+    pub(crate) id: u64,
+    thread: OnceLock<Thread>,
+    handoff: Handoff,
+    p: Cell<Option<&'static P>>,
+    spinning: Cell<bool>,
+    curg: Cell<Option<GRef>>,
+    /// True while goroutine code runs (the P's owner word has `USER` set).
+    in_user: Cell<bool>,
+    /// `lock_os_thread` nesting depth of the goroutine running here.
+    locked: Cell<u32>,
+    rng: Cell<u64>,
+}
+
+// SAFETY: the `Cell`s are only used by the M's own thread (module docs);
+// `handoff` is atomic and `Thread` is Sync.
+unsafe impl Sync for M {}
+
+thread_local! {
+    static CURRENT: Cell<*const M> = const { Cell::new(ptr::null()) };
+}
+
+static NEXT_M_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The M running on this thread, if this thread is one. Any thread.
+#[inline(never)]
+pub(crate) fn current_m() -> Option<&'static M> {
+    let m = CURRENT.with(Cell::get);
+    // SAFETY: Ms are leaked, so a non-null pointer stays valid forever.
+    unsafe { m.as_ref() }
+}
+
+/// The goroutine running on this thread, if any. Any thread.
+#[inline(never)]
+pub(crate) fn current_g() -> Option<GRef> {
+    current_m()?.curg.get()
+}
+
+/// Runs `f` with this thread's P claimed, so sysmon cannot take it away
+/// meanwhile; `None` if the thread has no P (not an M, or the P was taken).
+/// Any thread; `f` must not switch goroutines.
+pub(crate) fn with_p<R>(f: impl FnOnce(&'static P) -> R) -> Option<R> {
+    let m = current_m()?;
+    let p = m.p.get()?;
+    if !m.in_user.get() {
+        return Some(f(p));
+    }
+    if !p.claim(m.id) {
+        m.p.set(None);
+        return None;
+    }
+    m.in_user.set(false);
+    let r = f(p);
+    m.in_user.set(true);
+    p.enter_user(m.id);
+    Some(r)
+}
+
+impl M {
+    fn new() -> &'static M {
+        let id = NEXT_M_ID.fetch_add(1, Ordering::Relaxed);
+        Box::leak(Box::new(M {
+            id,
+            thread: OnceLock::new(),
+            handoff: Handoff::new(),
+            p: Cell::new(None),
+            spinning: Cell::new(false),
+            curg: Cell::new(None),
+            in_user: Cell::new(false),
+            locked: Cell::new(0),
+            rng: Cell::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        }))
+    }
+
+    /// Gives a sleeping M a P (and maybe a goroutine to run first) and wakes
+    /// it. Any thread, after taking the M off the idle list (or for a locked
+    /// M, which sleeps off the list).
+    pub(crate) fn hand_over(&self, p: &'static P, g: Option<GRef>, spinning: bool) {
+        self.handoff.give(p, g, spinning);
+        self.thread.get().expect("M without thread").unpark();
+    }
+
+    /// Sleeps until handed a P. Only the M's own thread.
+    pub(crate) fn sleep_until_handed(&'static self) -> Option<GRef> {
+        loop {
+            if let Some((p, g, spinning)) = self.handoff.take() {
+                self.acquire(p);
+                self.spinning.set(spinning);
+                return g;
+            }
+            thread::park();
+        }
+    }
+
+    fn acquire(&self, p: &'static P) {
+        p.acquire(self.id);
+        self.p.set(Some(p));
+    }
+
+    /// Gives up the P this M owns (scheduler phase). Only the M's thread.
+    fn release(&self) -> Option<&'static P> {
+        let p = self.p.take()?;
+        p.release();
+        Some(p)
+    }
+
+    fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+}
+
+/// Starts a new M that owns `p`. Any thread. Past the thread limit the
+/// program ends, as Go's does ("thread exhaustion"): a program blocked in
+/// that many threads cannot make progress.
+pub(crate) fn spawn_m(rt: &'static Runtime, p: &'static P, spinning: bool) {
+    let n = rt.nthreads.fetch_add(1, Ordering::AcqRel) + 1;
+    if n > rt.config.max_threads {
+        fatal(&format!(
+            "program exceeds the {}-thread limit (goroutines blocked in `blocking` or \
+             system calls); raise it with runtime::Builder::max_threads",
+            rt.config.max_threads
+        ));
+    }
+    let m = M::new();
+    let spawned = thread::Builder::new()
+        .name(format!("goro-m{}", m.id))
+        .spawn(move || m_main(rt, m, p, spinning));
+    if let Err(e) = spawned {
+        fatal(&format!("cannot start an OS thread for the scheduler: {e}"));
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    eprintln!("goro: fatal error: {msg}");
+    std::process::exit(2)
+}
+
+fn m_main(rt: &'static Runtime, m: &'static M, p: &'static P, spinning: bool) {
+    CURRENT.with(|c| c.set(m));
+    let _ = m.thread.set(thread::current());
+    crate::stack::ensure_signal_stack();
+    m.acquire(p);
+    m.spinning.set(spinning);
+    let mut next = None;
+    loop {
+        let g = match next.take() {
+            Some(g) => g,
+            None => find_runnable(rt, m),
+        };
+        if m.spinning.get() {
+            reset_spinning(rt, m);
+        }
+        // SAFETY: a G taken from a run queue is alive (it holds its own ref).
+        let locked_to = unsafe { g.as_ref() }.locked_m.load(Ordering::Acquire);
+        if !locked_to.is_null() && !ptr::eq(locked_to, m) {
+            next = start_locked_m(rt, m, locked_to, g);
+            continue;
+        }
+        match execute(rt, m, g) {
+            Next::Run(g) => next = Some(g),
+            Next::ExitThread => return exit_locked_thread(rt, m),
+            Next::Schedule if m.p.get().is_none() => next = acquire_or_stop(rt, m),
+            Next::Schedule => {}
+        }
+    }
+}
+
+/// Finds a goroutine to run; sleeps the M (without its P) if there is none.
+/// Only `m`'s thread (Go's `findRunnable`).
+fn find_runnable(rt: &'static Runtime, m: &'static M) -> GRef {
+    loop {
+        let Some(p) = m.p.get() else {
+            if let Some(g) = acquire_or_stop(rt, m) {
+                return g;
+            }
+            continue;
+        };
+        if let Some(g) = find_local_or_global(rt, p) {
+            return g;
+        }
+        let busy = rt.nprocs() - rt.npidle();
+        if m.spinning.get() || 2 * rt.nmspinning.load(Ordering::Acquire) < busy {
+            if !m.spinning.replace(true) {
+                rt.nmspinning.fetch_add(1, Ordering::AcqRel);
+            }
+            if let Some(g) = steal_awhile(rt, m, p) {
+                return g;
+            }
+        }
+        // Nothing anywhere: give the P back and sleep.
+        m.release();
+        if !rt.release_idle_p(p) {
+            m.acquire(p);
+            continue;
+        }
+        if m.spinning.replace(false) {
+            rt.nmspinning.fetch_sub(1, Ordering::AcqRel);
+            // The no-lost-wakeup re-check (module docs of `sched`): the
+            // decrement must be visible before we read the queues.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if rt.any_work() {
+                if let Some(p) = rt.try_get_idle_p() {
+                    m.acquire(p);
+                    m.spinning.set(true);
+                    rt.nmspinning.fetch_add(1, Ordering::AcqRel);
+                    continue;
+                }
+            }
+        }
+        if let Some(g) = rt.stop_m(m) {
+            return g;
+        }
+    }
+}
+
+/// Local queue first, the global queue every 61st tick and when the local
+/// one is empty. Only the owner of `p`.
+fn find_local_or_global(rt: &'static Runtime, p: &'static P) -> Option<GRef> {
+    let fair_tick = p.schedtick.load(Ordering::Relaxed) % 61 == 0;
+    if fair_tick && !rt.inject.is_empty() {
+        if let Some(g) = rt.inject.pop() {
+            return Some(g);
+        }
+    }
+    // SAFETY: the caller owns `p`.
+    if let Some(g) = unsafe { p.runq.pop() } {
+        return Some(g);
+    }
+    if rt.inject.is_empty() {
+        return None;
+    }
+    // SAFETY: the caller owns `p`, so its queue's owner side is ours.
+    unsafe { rt.inject.pop_batch_into(&p.runq, rt.nprocs(), usize::MAX) }
+}
+
+/// Four rounds over the other Ps in random order, stealing half of a queue;
+/// the last round may take a `runnext` too. Only the owner of `p`.
+fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
+    let n = rt.nprocs();
+    for round in 0..4 {
+        let steal_next = round == 3;
+        let start = m.rand() as usize % n;
+        for i in 0..n {
+            let victim = &rt.ps[(start + i) % n];
+            if ptr::eq(victim, p) || victim.runq.is_empty() {
+                continue;
+            }
+            if steal_next && victim.owner_word() & USER != 0 {
+                // The victim is running and may be about to switch to its
+                // runnext (a ping-pong partner): give it a moment first, as
+                // Go does, so the pair stays on one P.
+                spin_for(Duration::from_micros(3));
+            }
+            // SAFETY: the caller owns `p`, whose queue is the destination.
+            if let Some(g) = unsafe { victim.runq.steal_into(&p.runq, steal_next) } {
+                return Some(g);
+            }
+        }
+    }
+    None
+}
+
+/// How long a spinning M keeps looking before it gives its P up. While it
+/// looks, `wake_p` finds a spinner and costs the waker no futex wake-up; a
+/// producer that outpaces its consumer by a little then never pays for
+/// waking a thread. Go stops after one pass; a few microseconds more pay for
+/// themselves on the first wake-up saved.
+const SPIN_LIMIT: Duration = Duration::from_micros(50);
+
+/// Steals, and while nothing turns up keeps polling the global queue and the
+/// victims for up to `SPIN_LIMIT`. Only the owner of `p`, spinning.
+fn steal_awhile(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
+    let until = Instant::now() + SPIN_LIMIT;
+    loop {
+        if let Some(g) = steal_work(rt, m, p) {
+            return Some(g);
+        }
+        if !rt.inject.is_empty() {
+            // SAFETY: the caller owns `p`.
+            if let Some(g) = unsafe { rt.inject.pop_batch_into(&p.runq, rt.nprocs(), usize::MAX) } {
+                return Some(g);
+            }
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn spin_for(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// A spinning M found work: stop spinning, and if it was the last spinner,
+/// wake another so remaining work is found (Go's `resetspinning`).
+fn reset_spinning(rt: &'static Runtime, m: &'static M) {
+    m.spinning.set(false);
+    if rt.nmspinning.fetch_sub(1, Ordering::AcqRel) == 1 {
+        rt.wake_p();
+    }
+}
+
+/// Gets an idle P for an M that has none, or sleeps until handed one.
+fn acquire_or_stop(rt: &'static Runtime, m: &'static M) -> Option<GRef> {
+    if let Some(p) = rt.try_get_idle_p() {
+        m.acquire(p);
+        return None;
+    }
+    rt.stop_m(m)
+}
+
+/// What an M does after running a goroutine.
+enum Next {
+    /// Look for work.
+    Schedule,
+    /// Run this goroutine (its locked goroutine, handed back).
+    Run(GRef),
+    /// The locked goroutine ended: the thread goes with it.
+    ExitThread,
+}
+
+/// Runs `g` until it parks, yields or ends, and settles it. Only `m`'s thread.
+fn execute(rt: &'static Runtime, m: &'static M, g: GRef) -> Next {
+    // SAFETY: the G is alive: it holds its own reference until it ends.
+    let gr = unsafe { g.as_ref() };
+    loop {
+        let p = m.p.get().expect("execute without a P");
+        p.tick();
+        m.curg.set(Some(g));
+        m.in_user.set(true);
+        p.enter_user(m.id);
+        // SAFETY: this M took `g` from a run queue (or switched it out just
+        // now) and `curg` is set: it is the only thread resuming it.
+        let why = unsafe { gr.resume() };
+        m.in_user.set(false);
+        m.curg.set(None);
+        // `blocking` may have swapped the P meanwhile: look again.
+        if let Some(p) = m.p.get() {
+            if !p.claim(m.id) {
+                m.p.set(None);
+            }
+        }
+        match why {
+            None if goexit(rt, m, g) => return Next::ExitThread,
+            None => return Next::Schedule,
+            Some(Switch::Park) if !gr.finish_park() => {
+                // A wake came between park and now: run it again.
+                if m.p.get().is_some() {
+                    continue;
+                }
+                rt.inject.push(g);
+                rt.wake_p();
+            }
+            Some(Switch::Park) => {}
+            Some(Switch::Yield) | Some(Switch::NoP) => {
+                rt.inject.push(g);
+                rt.wake_p();
+            }
+        }
+        if m.locked.get() > 0 {
+            return stop_locked_m(rt, m).map_or(Next::Schedule, Next::Run);
+        }
+        return Next::Schedule;
+    }
+}
+
+/// A goroutine returned: account for it and drop its own reference. True if
+/// it was locked to this thread, which then ends.
+fn goexit(rt: &'static Runtime, m: &'static M, g: GRef) -> bool {
+    // SAFETY: the G is alive until the `release_ref` below.
+    let gr = unsafe { g.as_ref() };
+    gr.mark_done();
+    rt.ngoroutines.fetch_sub(1, Ordering::AcqRel);
+    // Go's rule: a goroutine that exits while locked takes its thread with
+    // it, since it may have changed the thread's state.
+    let exit_thread = m.locked.replace(0) > 0;
+    gr.locked_m.store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: this is the goroutine's own reference, given up exactly once.
+    unsafe { G::release_ref(g) };
+    exit_thread
+}
+
+fn exit_locked_thread(rt: &'static Runtime, m: &'static M) {
+    if let Some(p) = m.release() {
+        rt.hand_off_p(p);
+    }
+    rt.nthreads.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The locked goroutine of `m` switched out: give the P away and sleep until
+/// the goroutine is runnable and handed back with a P. Only `m`'s thread.
+fn stop_locked_m(rt: &'static Runtime, m: &'static M) -> Option<GRef> {
+    if let Some(p) = m.release() {
+        rt.hand_off_p(p);
+    }
+    m.sleep_until_handed()
+}
+
+/// `g` is locked to another M: hand it our P and `g`, and sleep. Only `m`'s
+/// thread (Go's `startlockedm`).
+fn start_locked_m(rt: &'static Runtime, m: &'static M, to: *mut M, g: GRef) -> Option<GRef> {
+    let p = m.release().expect("scheduling without a P");
+    if m.spinning.replace(false) {
+        rt.nmspinning.fetch_sub(1, Ordering::AcqRel);
+    }
+    // SAFETY: Ms are leaked; a G's `locked_m` always names a live M.
+    unsafe { &*to }.hand_over(p, Some(g), false);
+    rt.stop_m(m)
+}
+
+/// Yields the processor: the goroutine goes to the back of the global queue
+/// (Go's `Gosched`). Off the runtime it yields the OS thread.
+pub fn yield_now() {
+    match current_g() {
+        // SAFETY: we are this goroutine, on its own stack.
+        Some(g) => unsafe { g.as_ref().switch_out(Switch::Yield) },
+        None => thread::yield_now(),
+    }
+}
+
+/// A goroutine running without a P (sysmon took it) switches out, to be
+/// resumed on a P. Only the goroutine itself, at a point where switching is
+/// expected (spawning). No-op off the runtime or with a P.
+pub(crate) fn yield_if_p_lost() {
+    let Some(m) = current_m() else { return };
+    if m.p.get().is_some() || m.locked.get() > 0 {
+        return;
+    }
+    if let Some(g) = m.curg.get() {
+        // SAFETY: we are this goroutine, on its own stack.
+        unsafe { g.as_ref().switch_out(Switch::NoP) };
+    }
+}
+
+/// Runs `f`, which may block its OS thread (a blocking system call, a long
+/// computation, a C library), after handing this goroutine's processor to
+/// another thread, so the other goroutines keep running meanwhile. Returns
+/// `f`'s value; off the runtime it simply calls `f`.
+///
+/// Without `blocking`, sysmon does the same hand-off after the goroutine has
+/// held its processor for about 10 ms without a scheduling point; `blocking`
+/// does it at once.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    let Some(m) = current_m().filter(|m| m.curg.get().is_some()) else {
+        return f();
+    };
+    if let Some(p) = m.p.take() {
+        if p.retake(m.id << 1 | USER) {
+            rt().hand_off_p(p);
+        }
+    }
+    struct Reacquire;
+    impl Drop for Reacquire {
+        fn drop(&mut self) {
+            reacquire_p();
+        }
+    }
+    let _reacquire = Reacquire;
+    f()
+}
+
+/// After `blocking`: get a P back, or queue the goroutine and let this M
+/// sleep. Only the goroutine itself.
+fn reacquire_p() {
+    let m = current_m().expect("blocking ended off the runtime");
+    if m.p.get().is_some() {
+        return;
+    }
+    if let Some(p) = rt().try_get_idle_p() {
+        m.acquire(p);
+        p.enter_user(m.id);
+        return;
+    }
+    let g = current_g().expect("blocking ended outside its goroutine");
+    // SAFETY: we are this goroutine, on its own stack.
+    unsafe { g.as_ref().switch_out(Switch::NoP) };
+}
+
+/// Wires the calling goroutine to its current OS thread: until the matching
+/// [`unlock_os_thread`], it runs only on this thread and no other goroutine
+/// runs here (Go's `runtime.LockOSThread`). Calls nest. If the goroutine
+/// returns while locked, the thread ends with it. Off the runtime it does
+/// nothing: a plain thread is already its own.
+pub fn lock_os_thread() {
+    let Some(m) = current_m() else { return };
+    let Some(g) = m.curg.get() else { return };
+    m.locked.set(m.locked.get() + 1);
+    // SAFETY: `g` is the running goroutine: alive.
+    unsafe { g.as_ref() }
+        .locked_m
+        .store(m as *const M as *mut M, Ordering::Release);
+}
+
+/// Undoes one [`lock_os_thread`]; the last one lets the goroutine move again.
+pub fn unlock_os_thread() {
+    let Some(m) = current_m() else { return };
+    let Some(g) = m.curg.get() else { return };
+    let depth = m.locked.get().saturating_sub(1);
+    m.locked.set(depth);
+    if depth == 0 {
+        // SAFETY: `g` is the running goroutine: alive.
+        unsafe { g.as_ref() }
+            .locked_m
+            .store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// The running goroutine's G, for the park seam and goroutine-locals.
+pub(crate) fn current_g_ref() -> Option<&'static G> {
+    // SAFETY: the running goroutine's G is alive while it runs, and callers
+    // use the reference only from that goroutine before it ends.
+    current_g().map(|g| unsafe { &*g.as_ptr() })
+}
+
+pub(crate) fn is_goroutine() -> bool {
+    current_g().is_some()
+}

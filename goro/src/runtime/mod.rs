@@ -1,0 +1,104 @@
+//! The runtime: goroutines on an M:N work-stealing scheduler, as Go's.
+//!
+//! # G, M and P
+//!
+//! - A **G** ([`g`]) is a goroutine: a stackful coroutine (`corosensei`) on a
+//!   pooled stack, whose control block sits at the top of that stack.
+//! - An **M** ([`m`]) is an OS thread. It runs goroutines only while it owns a
+//!   **P** ([`p`]), a processor: the right to run Go code, with a local run
+//!   queue of 256 slots plus a `runnext` slot and a cache of free stacks.
+//!   There are `GOMAXPROCS` Ps, so at most that many goroutines run at once,
+//!   while any number of Ms may exist (most asleep, or blocked in system
+//!   calls after giving their P away).
+//!
+//! # Finding work ([`m`]'s `find_runnable`, Go's `findRunnable`)
+//!
+//! Local `runnext`, then the local ring; every 61st tick the global queue
+//! first, so a goroutine there cannot starve behind two that keep waking each
+//! other; then a batch from the global queue; then, if fewer than half the
+//! busy Ps already have a thief, steal half a random victim's queue. With
+//! nothing found the M gives its P back and sleeps on its parker (a futex),
+//! so a program whose goroutines all wait uses no CPU.
+//!
+//! A new or woken goroutine goes to `runnext` of the P that made it runnable:
+//! two goroutines that ping-pong stay on one P and run back to back, with no
+//! thread wake-up in between. That P's previous `runnext` moves to the ring,
+//! and a full ring spills half of itself to the global queue.
+//!
+//! # Never stalling ([`sysmon`], [`blocking`](crate::blocking))
+//!
+//! Go hands a P to another M when its M enters a system call, and preempts
+//! long-running goroutines with signals. Rust code cannot be preempted at an
+//! arbitrary instruction safely, and a library cannot see system calls; so a
+//! P is owned through a word that says "M n, in goroutine code", and the
+//! monitor thread takes the P from any M that stays in one goroutine longer
+//! than ~10 ms, handing it to another M. The stuck M finishes its goroutine
+//! step without a P and then queues the goroutine globally. `blocking(f)` does
+//! the same hand-off at once.
+//!
+//! Rejected alternatives: signal-based preemption (would switch stacks inside
+//! arbitrary Rust code, e.g. holding a `std` lock: unsound); one thread per
+//! blocking call, as `spawn_blocking` (a goroutine would have to know in
+//! advance that it blocks, and sysmon's hand-off covers the cases it does not
+//! know about).
+//!
+//! # Parking ([`park`](crate::park))
+//!
+//! Everything that blocks goes through one seam: park the current goroutine
+//! (or thread) and wake it through a `Waker`. See [`crate::park`].
+//!
+//! # Thread-locals
+//!
+//! A goroutine can resume on another thread after any blocking point (a
+//! channel operation, `park`, `yield_now`, `join`). A reference into a
+//! `thread_local!` taken before such a point may then belong to another thread,
+//! and with optimisation LLVM may even reuse the old thread's TLS address
+//! inside one function (llvm/llvm-project#98479). Use [`goroutine_local!`]
+//! for per-goroutine state and [`lock_os_thread`] when the thread itself
+//! matters. The runtime reads its own thread-locals only through
+//! non-inlined accessors, never across a switch.
+
+pub(crate) mod g;
+pub(crate) mod inject;
+pub(crate) mod m;
+pub(crate) mod p;
+pub(crate) mod queue;
+pub(crate) mod sched;
+pub(crate) mod sysmon;
+
+mod builder;
+pub(crate) mod local;
+pub(crate) mod park;
+pub(crate) mod spawn;
+
+pub use crate::stack::StackError;
+pub use builder::{BuildError, Builder, PanicPolicy, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE};
+pub use g::SpawnError;
+pub use local::LocalKey;
+pub use m::{lock_os_thread, unlock_os_thread};
+
+use std::sync::atomic::Ordering;
+
+/// The number of goroutines that exist now (started, not yet returned), as
+/// Go's `runtime.NumGoroutine`. The thread that called [`run`](crate::run)
+/// is not one of them.
+pub fn num_goroutine() -> usize {
+    sched::try_rt().map_or(0, |rt| rt.ngoroutines.load(Ordering::Acquire))
+}
+
+/// The number of Ps: goroutines that can run in parallel (Go's
+/// `runtime.GOMAXPROCS(0)`). Starts the runtime if needed.
+pub fn gomaxprocs() -> usize {
+    sched::rt().nprocs()
+}
+
+/// The id of the calling goroutine, `None` on a plain thread. Ids start at 1
+/// and are never reused.
+pub fn goroutine_id() -> Option<u64> {
+    m::current_g_ref().map(|g| g.id)
+}
+
+/// The number of OS threads the scheduler has started (Ms), for diagnostics.
+pub fn num_threads() -> usize {
+    sched::try_rt().map_or(0, |rt| rt.nthreads.load(Ordering::Acquire))
+}

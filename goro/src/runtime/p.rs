@@ -1,0 +1,110 @@
+//! P: a processor, the right to run goroutines (Go's `p`).
+//!
+//! # What it protects
+//!
+//! The local run queue's owner side and the stack cache: only the M that owns
+//! the P touches them, and only while it has *claimed* the P (below). Thieves
+//! use only the run queue's thief side.
+//!
+//! # Ownership word (`owner`)
+//!
+//! `0` = nobody (idle, or in transit to an M); otherwise `m_id << 1 | USER`.
+//! An owning M flips `USER` on while it runs goroutine code and off while it
+//! runs scheduler code. Sysmon may take a P away only by CAS-ing the exact
+//! `m_id << 1 | USER` word to `0`, so it never takes a P out from under
+//! scheduler code; and goroutine code that needs its P (spawn, wake, stacks)
+//! first CASes `USER` off again, so it notices a P taken meanwhile and falls
+//! back to the global structures. M ids are never reused: no ABA.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::runtime::g::G;
+use crate::runtime::queue::Local;
+use crate::stack::StackCache;
+
+pub(crate) const USER: u64 = 1;
+
+pub(crate) struct P {
+    pub(crate) owner: AtomicU64,
+    pub(crate) runq: Local<G>,
+    /// Goroutines started on this P; read by sysmon to spot a stuck M.
+    pub(crate) schedtick: AtomicU32,
+    stack_cache: UnsafeCell<StackCache>,
+}
+
+// SAFETY: the queue is built for concurrent thieves; `stack_cache` is only
+// touched by the claimed owner (see the module docs), never concurrently.
+unsafe impl Sync for P {}
+// SAFETY: as above; a P holds no thread-bound data.
+unsafe impl Send for P {}
+
+impl P {
+    pub(crate) fn new() -> P {
+        P {
+            owner: AtomicU64::new(0),
+            runq: Local::new(),
+            schedtick: AtomicU32::new(0),
+            stack_cache: UnsafeCell::new(StackCache::new()),
+        }
+    }
+
+    /// Only the owning M, with the P claimed (scheduler phase or inside
+    /// `m::with_p`).
+    pub(crate) fn stack_cache<R>(&self, f: impl FnOnce(&mut StackCache) -> R) -> R {
+        // SAFETY: the claimed owner is the only thread that reaches the cache,
+        // and `f` cannot re-enter it (it gets no access to the P).
+        f(unsafe { &mut *self.stack_cache.get() })
+    }
+
+    /// Only the owning M: counts one more goroutine run.
+    pub(crate) fn tick(&self) -> u32 {
+        let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
+        self.schedtick.store(t, Ordering::Relaxed);
+        t
+    }
+
+    /// The owning M marks the start of goroutine code.
+    pub(crate) fn enter_user(&self, m_id: u64) {
+        self.owner.store(m_id << 1 | USER, Ordering::Release);
+    }
+
+    /// The owning M takes the P back from goroutine code; false if sysmon
+    /// (or `blocking`) took it meanwhile.
+    pub(crate) fn claim(&self, m_id: u64) -> bool {
+        self.owner
+            .compare_exchange(
+                m_id << 1 | USER,
+                m_id << 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Sysmon (or the M itself, in `blocking`) takes the P from an M that is
+    /// running goroutine code. True if it now belongs to the caller.
+    pub(crate) fn retake(&self, word: u64) -> bool {
+        word & USER != 0
+            && self
+                .owner
+                .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Any thread: the racy owner word, for sysmon.
+    pub(crate) fn owner_word(&self) -> u64 {
+        self.owner.load(Ordering::Acquire)
+    }
+
+    /// An M becomes the owner (scheduler phase). Only the M that was handed
+    /// the P, or took it from the idle list.
+    pub(crate) fn acquire(&self, m_id: u64) {
+        self.owner.store(m_id << 1, Ordering::Release);
+    }
+
+    /// The owner gives the P up (to the idle list or another M).
+    pub(crate) fn release(&self) {
+        self.owner.store(0, Ordering::Release);
+    }
+}

@@ -1,0 +1,347 @@
+//! The scheduler's shared state: the Ps, the global queue, the idle lists, and
+//! the functions that move work and processors between Ms (Go's `sched`).
+//!
+//! # What this module protects
+//!
+//! - `idle` (one lock, Go's `sched.lock`): the list of idle Ps and the list of
+//!   idle Ms. A P is on the idle list exactly when no M owns it; an M is on the
+//!   idle list exactly when it sleeps in [`stop_m`] waiting to be handed a P.
+//! - `npidle` mirrors the idle-P list's length, readable without the lock.
+//! - `nmspinning` counts Ms that own a P, have no work and are looking for
+//!   some. At most half the busy Ps' worth spin (Go's rule), so a burst of
+//!   wake-ups does not turn into a thundering herd of thieves.
+//!
+//! # The no-lost-wakeup rule (from Go's proc.go)
+//!
+//! Whoever makes work available (a push to any run queue) calls
+//! [`Runtime::wake_p`] afterwards; an M that stops spinning re-checks every
+//! queue *after* decrementing `nmspinning` (with a full fence between). Between
+//! the two, either the waker sees `nmspinning == 0` and starts an M, or the
+//! spinning M sees the work. The waker side has no fence (it would cost every
+//! spawn and wake-up): on x86 its push may still sit in its store buffer when
+//! the spinner looks. The work is then only delayed, never lost: it sits on the
+//! waker's own P, whose M runs it at its next scheduling point, or sysmon hands
+//! that P to another M within ~10 ms. The global queue's length is `SeqCst`,
+//! so pushes from plain threads are always seen.
+
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::runtime::builder::Config;
+use crate::runtime::g::{GRef, G};
+use crate::runtime::inject::Inject;
+use crate::runtime::m::{self, M};
+use crate::runtime::p::P;
+use crate::stack::{Stack, StackError, StackPool};
+
+pub(crate) struct Runtime {
+    pub(crate) ps: Box<[P]>,
+    pub(crate) inject: Inject<G>,
+    idle: Mutex<Idle>,
+    npidle: AtomicUsize,
+    pub(crate) nmspinning: AtomicUsize,
+    pub(crate) nthreads: AtomicUsize,
+    pub(crate) stacks: StackPool,
+    pub(crate) ngoroutines: AtomicUsize,
+    next_goid: AtomicU64,
+    pub(crate) config: Config,
+    /// Sysmon sleeps here while every P is idle.
+    sysmon_idle: Mutex<bool>,
+    sysmon_cv: Condvar,
+    sysmon_sleeping: AtomicBool,
+}
+
+#[derive(Default)]
+struct Idle {
+    ps: Vec<&'static P>,
+    ms: Vec<&'static M>,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The global runtime, started with the default configuration on first use.
+pub(crate) fn rt() -> &'static Runtime {
+    match RUNTIME.get() {
+        Some(rt) => rt,
+        None => start(Config::from_env()).unwrap_or_else(|_| RUNTIME.get().expect("runtime")),
+    }
+}
+
+/// The global runtime if it has started.
+pub(crate) fn try_rt() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
+/// Starts the global runtime; errors if it has started already or the stack
+/// pool cannot be made. Any thread may call it.
+pub(crate) fn start(config: Config) -> Result<&'static Runtime, StartError> {
+    let stacks = StackPool::new(config.stack_size).map_err(StartError::Stack)?;
+    let mut created = false;
+    let rt = RUNTIME.get_or_init(|| {
+        created = true;
+        Runtime::new(config, stacks)
+    });
+    if !created {
+        return Err(StartError::AlreadyStarted);
+    }
+    crate::stack::install_overflow_handler();
+    rt.idle.lock().ps = rt.ps.iter().rev().collect();
+    crate::runtime::sysmon::spawn(rt);
+    Ok(rt)
+}
+
+pub(crate) enum StartError {
+    AlreadyStarted,
+    Stack(StackError),
+}
+
+impl Runtime {
+    fn new(config: Config, stacks: StackPool) -> Runtime {
+        let ps: Box<[P]> = (0..config.gomaxprocs).map(|_| P::new()).collect();
+        Runtime {
+            npidle: AtomicUsize::new(ps.len()),
+            ps,
+            inject: Inject::new(),
+            idle: Mutex::new(Idle::default()),
+            nmspinning: AtomicUsize::new(0),
+            nthreads: AtomicUsize::new(0),
+            stacks,
+            ngoroutines: AtomicUsize::new(0),
+            next_goid: AtomicU64::new(1),
+            config,
+            sysmon_idle: Mutex::new(false),
+            sysmon_cv: Condvar::new(),
+            sysmon_sleeping: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn nprocs(&self) -> usize {
+        self.ps.len()
+    }
+
+    pub(crate) fn npidle(&self) -> usize {
+        self.npidle.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn next_goroutine_id(&self) -> u64 {
+        self.next_goid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Any thread: a stack from this thread's P cache, else from the pool.
+    pub(crate) fn alloc_stack(&self) -> Result<Stack, StackError> {
+        m::with_p(|p| p.stack_cache(|c| c.get(&self.stacks))).unwrap_or_else(|| self.stacks.get())
+    }
+
+    /// Takes an idle P. With the idle lock held (`idle` is its guard).
+    fn pidle_get(&self, idle: &mut Idle) -> Option<&'static P> {
+        let p = idle.ps.pop()?;
+        self.npidle.fetch_sub(1, Ordering::AcqRel);
+        Some(p)
+    }
+
+    fn pidle_put(&self, idle: &mut Idle, p: &'static P) {
+        idle.ps.push(p);
+        self.npidle.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes an idle P if there is one. Any thread.
+    pub(crate) fn try_get_idle_p(&self) -> Option<&'static P> {
+        if self.npidle() == 0 {
+            return None;
+        }
+        self.pidle_get(&mut self.idle.lock())
+    }
+
+    /// Makes sure someone will look at newly available work: if a P is idle
+    /// and no M is spinning, start one spinning. Any thread (Go's `wakep`).
+    pub(crate) fn wake_p(&'static self) {
+        if self.npidle() == 0 || self.nmspinning.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        if self
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        self.start_m(None, true);
+    }
+
+    /// Runs `p` (or an idle P if `None`) on an idle or new M. With `spinning`,
+    /// the caller has already counted the M in `nmspinning`; if no P can be
+    /// had that count is undone. Any thread (Go's `startm`).
+    pub(crate) fn start_m(&'static self, p: Option<&'static P>, spinning: bool) {
+        let mut idle = self.idle.lock();
+        let p = match p.or_else(|| self.pidle_get(&mut idle)) {
+            Some(p) => p,
+            None => {
+                drop(idle);
+                if spinning {
+                    self.nmspinning.fetch_sub(1, Ordering::AcqRel);
+                }
+                return;
+            }
+        };
+        let sleeper = idle.ms.pop();
+        drop(idle);
+        match sleeper {
+            Some(m) => m.hand_over(p, None, spinning),
+            None => m::spawn_m(self, p, spinning),
+        }
+        self.wake_sysmon();
+    }
+
+    /// Gives away the P of an M that stops running goroutines for a while
+    /// (it blocks, or it lost the P to sysmon): to a new M if there is work
+    /// for it, else to the idle list. Any thread (Go's `handoffp`).
+    pub(crate) fn hand_off_p(&'static self, p: &'static P) {
+        if !p.runq.is_empty() || !self.inject.is_empty() {
+            self.start_m(Some(p), false);
+            return;
+        }
+        if self.nmspinning.load(Ordering::Acquire) + self.npidle() == 0
+            && self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.start_m(Some(p), true);
+            return;
+        }
+        let mut idle = self.idle.lock();
+        // Work may have arrived after the check above, while nobody could see
+        // this P as idle: look again with the lock held.
+        if !self.inject.is_empty() {
+            drop(idle);
+            self.start_m(Some(p), false);
+            return;
+        }
+        self.pidle_put(&mut idle, p);
+    }
+
+    /// The M gives up `p` because it found no work. Returns a P back (the
+    /// same or another) if work showed up meanwhile, in which case the caller
+    /// runs again. Only `m`, which owns `p`, calls this.
+    pub(crate) fn release_idle_p(&self, p: &'static P) -> bool {
+        let mut idle = self.idle.lock();
+        if !self.inject.is_empty() {
+            return false;
+        }
+        self.pidle_put(&mut idle, p);
+        true
+    }
+
+    /// Puts `m` to sleep on the idle list until it is handed a P. Only `m`'s
+    /// own thread calls this (Go's `stopm`).
+    pub(crate) fn stop_m(&self, m: &'static M) -> Option<GRef> {
+        self.idle.lock().ms.push(m);
+        m.sleep_until_handed()
+    }
+
+    /// After a spinning M stopped spinning: is there any work left anywhere?
+    /// Any thread; a racy look that the no-lost-wakeup rule relies on.
+    pub(crate) fn any_work(&self) -> bool {
+        !self.inject.is_empty() || self.ps.iter().any(|p| !p.runq.is_empty())
+    }
+
+    /// Makes `g` runnable: on this thread's P (in `runnext`, so the woken
+    /// goroutine runs next, on the waker's P) or else on the global queue.
+    /// Any thread (Go's `ready`). False if it went to the global queue.
+    pub(crate) fn ready(&'static self, g: GRef) -> bool {
+        let local = m::with_p(|p| {
+            // SAFETY: `with_p` hands us the P this thread owns.
+            unsafe { p.runq.push(g, true, &self.inject) }
+        });
+        if local.is_none() {
+            self.inject.push(g);
+        }
+        self.wake_p();
+        local.is_some()
+    }
+
+    fn wake_sysmon(&self) {
+        if self.sysmon_sleeping.load(Ordering::Acquire) {
+            let mut asleep = self.sysmon_idle.lock();
+            *asleep = false;
+            self.sysmon_sleeping.store(false, Ordering::Release);
+            self.sysmon_cv.notify_one();
+        }
+    }
+
+    /// Sysmon's idle sleep: waits while every P stays idle, or `max` passes.
+    /// Only the sysmon thread calls this.
+    pub(crate) fn sysmon_wait(&self, max: Duration) {
+        let mut asleep = self.sysmon_idle.lock();
+        *asleep = true;
+        self.sysmon_sleeping.store(true, Ordering::Release);
+        // Re-check after announcing the sleep: a P that got busy before the
+        // flag was visible would not have woken us.
+        if self.npidle() == self.nprocs() {
+            self.sysmon_cv.wait_while_for(&mut asleep, |a| *a, max);
+        }
+        self.sysmon_sleeping.store(false, Ordering::Release);
+    }
+}
+
+/// Puts a woken goroutine on a run queue. Any thread.
+pub(crate) fn ready(g: GRef) {
+    rt().ready(g);
+}
+
+/// Returns a finished goroutine's stack: to this thread's P cache, else to
+/// the pool. Any thread.
+pub(crate) fn free_stack(stack: Stack) {
+    let rt = rt();
+    let mut stack = Some(stack);
+    let cached = m::with_p(|p| {
+        let s = stack.take().expect("stack");
+        p.stack_cache(|c| c.put(&rt.stacks, s))
+    });
+    if cached.is_none() {
+        if let Some(s) = stack {
+            rt.stacks.put(s);
+        }
+    }
+}
+
+/// A hand-over slot: a P (and maybe a G to run at once) given to a sleeping M.
+pub(crate) struct Handoff {
+    pub(crate) p: AtomicPtr<P>,
+    pub(crate) g: AtomicPtr<G>,
+    pub(crate) spinning: AtomicBool,
+}
+
+impl Handoff {
+    pub(crate) const fn new() -> Self {
+        Handoff {
+            p: AtomicPtr::new(ptr::null_mut()),
+            g: AtomicPtr::new(ptr::null_mut()),
+            spinning: AtomicBool::new(false),
+        }
+    }
+
+    /// The giver's side: G and spinning first, P last (it is the signal).
+    pub(crate) fn give(&self, p: &'static P, g: Option<GRef>, spinning: bool) {
+        let g = g.map_or(ptr::null_mut(), NonNull::as_ptr);
+        self.g.store(g, Ordering::Relaxed);
+        self.spinning.store(spinning, Ordering::Relaxed);
+        self.p.store(p as *const P as *mut P, Ordering::Release);
+    }
+
+    /// The sleeping M's side: `Some` once a P has been given.
+    pub(crate) fn take(&self) -> Option<(&'static P, Option<GRef>, bool)> {
+        let p = self.p.swap(ptr::null_mut(), Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        let g = NonNull::new(self.g.swap(ptr::null_mut(), Ordering::Relaxed));
+        let spinning = self.spinning.load(Ordering::Relaxed);
+        // SAFETY: only `&'static P`s from the runtime's array are ever given.
+        Some((unsafe { &*p }, g, spinning))
+    }
+}

@@ -1,0 +1,107 @@
+//! Sysmon: the monitor thread (Go's `sysmon`). It owns no P and runs no
+//! goroutines. Its jobs:
+//!
+//! - **Retake.** A P whose M has been inside one goroutine (owner word with
+//!   `USER` set, `schedtick` unchanged) for longer than `retake_after` is taken
+//!   from that M and handed to another, so a blocking system call or a hot
+//!   loop without scheduling points never stops the other goroutines. The
+//!   stuck M keeps running its goroutine without a P; at its next scheduling
+//!   point it finds the P gone and queues the goroutine globally.
+//! - **Stack trimming.** About once a second, stacks that sat unused in the
+//!   pool since the last round give their deep pages back.
+//!
+//! It sleeps 20 µs at first, doubling up to 10 ms while nothing needs doing
+//! (Go's back-off), and blocks entirely while every P is idle, so an idle
+//! program uses no CPU.
+//!
+//! State: `seen` is local to the sysmon thread; it reads the Ps only through
+//! their atomics.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::runtime::p::USER;
+use crate::runtime::sched::Runtime;
+
+const MIN_DELAY: Duration = Duration::from_micros(20);
+const MAX_DELAY: Duration = Duration::from_millis(10);
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// What sysmon last saw of one P.
+#[derive(Clone, Copy)]
+struct Seen {
+    owner: u64,
+    tick: u32,
+    since: Instant,
+}
+
+pub(crate) fn spawn(rt: &'static Runtime) {
+    thread::Builder::new()
+        .name("goro-sysmon".into())
+        .spawn(move || run(rt))
+        .expect("goro: cannot start the sysmon thread");
+}
+
+fn run(rt: &'static Runtime) {
+    let now = Instant::now();
+    let mut seen = vec![
+        Seen {
+            owner: 0,
+            tick: 0,
+            since: now
+        };
+        rt.nprocs()
+    ];
+    let mut delay = MIN_DELAY;
+    let mut quiet_rounds = 0u32;
+    let mut last_trim = now;
+    loop {
+        if rt.npidle() == rt.nprocs() {
+            rt.sysmon_wait(TRIM_EVERY);
+            delay = MIN_DELAY;
+            quiet_rounds = 0;
+        } else {
+            thread::sleep(delay);
+        }
+        let now = Instant::now();
+        if retake(rt, &mut seen, now) {
+            delay = MIN_DELAY;
+            quiet_rounds = 0;
+        } else {
+            quiet_rounds += 1;
+            if quiet_rounds > 50 {
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+        }
+        if now.duration_since(last_trim) >= TRIM_EVERY {
+            rt.stacks.trim_idle();
+            last_trim = now;
+        }
+    }
+}
+
+/// Takes the P of every M stuck in one goroutine for too long. Only sysmon.
+fn retake(rt: &'static Runtime, seen: &mut [Seen], now: Instant) -> bool {
+    let mut took = false;
+    for (p, s) in rt.ps.iter().zip(seen.iter_mut()) {
+        let owner = p.owner_word();
+        let tick = p.schedtick.load(std::sync::atomic::Ordering::Relaxed);
+        if owner & USER == 0 || owner != s.owner || tick != s.tick {
+            *s = Seen {
+                owner,
+                tick,
+                since: now,
+            };
+            continue;
+        }
+        if now.duration_since(s.since) < rt.config.retake_after {
+            continue;
+        }
+        if p.retake(owner) {
+            rt.hand_off_p(p);
+            took = true;
+        }
+        s.since = now;
+    }
+    took
+}
