@@ -354,6 +354,15 @@ fn builder_rejects_bad_arguments_and_a_second_start() {
 #[test]
 fn gomaxprocs_env_is_respected() {
     if child_part("gomaxprocs_env_is_respected", || {
+        // GOMAXPROCS bounds the goroutines that run at once, except that
+        // sysmon may hand the P of a thread stuck for `retake_after` to
+        // another thread (the stuck one finishes its step without a P). On a
+        // 2-core machine running 3 Ps, the OS itself can stall a thread that
+        // long, so switch retakes off to check the bound alone.
+        runtime::Builder::new()
+            .retake_after(Duration::from_secs(3600))
+            .start()
+            .unwrap();
         assert_eq!(runtime::gomaxprocs(), 3);
         let active = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -622,4 +631,30 @@ fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
+}
+
+#[test]
+fn thread_limit_ends_the_program_with_a_clear_error() {
+    if child_part("thread_limit_ends_the_program_with_a_clear_error", || {
+        runtime::Builder::new()
+            .gomaxprocs(1)
+            .max_threads(4)
+            .start()
+            .unwrap();
+        // Each goroutine blocks its thread inside `blocking`, so the
+        // scheduler needs a new thread per goroutine to keep the P busy.
+        let hs: Vec<_> = (0..16)
+            .map(|_| goro::go(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(2)))))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        println!("CHILD-SURVIVED");
+    }) {
+        return;
+    }
+    let out = spawn_child("thread_limit_ends_the_program_with_a_clear_error", &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("exceeds the 4-thread limit"), "{err}");
 }

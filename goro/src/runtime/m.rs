@@ -411,7 +411,12 @@ fn goexit(rt: &'static Runtime, m: &'static M, g: GRef) -> bool {
     // SAFETY: the G is alive until the `release_ref` below.
     let gr = unsafe { g.as_ref() };
     gr.mark_done();
-    rt.ngoroutines.fetch_sub(1, Ordering::AcqRel);
+    match m.p.get() {
+        Some(p) => P::count(&p.exited),
+        None => {
+            rt.exited_off_p.fetch_add(1, Ordering::AcqRel);
+        }
+    }
     // Go's rule: a goroutine that exits while locked takes its thread with
     // it, since it may have changed the thread's state.
     let exit_thread = m.locked.replace(0) > 0;

@@ -83,11 +83,16 @@ use std::sync::atomic::Ordering;
 /// Go's `runtime.NumGoroutine`. The thread that called [`run`](crate::run)
 /// is not one of them.
 pub fn num_goroutine() -> usize {
-    sched::try_rt().map_or(0, |rt| rt.ngoroutines.load(Ordering::Acquire))
+    sched::try_rt().map_or(0, |rt| rt.goroutines() as usize)
 }
 
 /// The number of Ps: goroutines that can run in parallel (Go's
 /// `runtime.GOMAXPROCS(0)`). Starts the runtime if needed.
+///
+/// Like Go's threads in system calls, a thread that holds its P for longer
+/// than [`Builder::retake_after`] without a scheduling point loses the P to
+/// another thread and finishes its current step without one, so for a moment
+/// more goroutines than this may be executing.
 pub fn gomaxprocs() -> usize {
     sched::rt().nprocs()
 }

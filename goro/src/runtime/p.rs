@@ -16,7 +16,7 @@
 //! first CASes `USER` off again, so it notices a P taken meanwhile and falls
 //! back to the global structures. M ids are never reused: no ABA.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::runtime::g::G;
@@ -31,10 +31,22 @@ pub(crate) struct P {
     /// Goroutines started on this P; read by sysmon to spot a stuck M.
     pub(crate) schedtick: AtomicU32,
     stack_cache: UnsafeCell<StackCache>,
+    /// Goroutine ids handed out in batches, as Go's `goidcache`: one shared
+    /// counter bump per `GOID_BATCH` spawns. Owner only.
+    goid_next: Cell<u64>,
+    goid_end: Cell<u64>,
+    /// Goroutines started and ended here; written by the owner only, summed
+    /// by `num_goroutine`, so spawn and exit touch no shared cache line.
+    pub(crate) spawned: AtomicU64,
+    pub(crate) exited: AtomicU64,
 }
 
-// SAFETY: the queue is built for concurrent thieves; `stack_cache` is only
-// touched by the claimed owner (see the module docs), never concurrently.
+/// How many goroutine ids a P takes from the shared counter at once.
+pub(crate) const GOID_BATCH: u64 = 16;
+
+// SAFETY: the queue is built for concurrent thieves; `stack_cache` and the
+// goid cache are only touched by the claimed owner (see the module docs),
+// never concurrently.
 unsafe impl Sync for P {}
 // SAFETY: as above; a P holds no thread-bound data.
 unsafe impl Send for P {}
@@ -46,7 +58,28 @@ impl P {
             runq: Local::new(),
             schedtick: AtomicU32::new(0),
             stack_cache: UnsafeCell::new(StackCache::new()),
+            goid_next: Cell::new(0),
+            goid_end: Cell::new(0),
+            spawned: AtomicU64::new(0),
+            exited: AtomicU64::new(0),
         }
+    }
+
+    /// A fresh goroutine id. Only the claimed owner.
+    pub(crate) fn next_goid(&self, shared: &AtomicU64) -> u64 {
+        if self.goid_next.get() == self.goid_end.get() {
+            let start = shared.fetch_add(GOID_BATCH, Ordering::Relaxed);
+            self.goid_next.set(start);
+            self.goid_end.set(start + GOID_BATCH);
+        }
+        let id = self.goid_next.get();
+        self.goid_next.set(id + 1);
+        id
+    }
+
+    /// Counts one more goroutine started (or ended) here. Only the owner.
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// Only the owning M, with the P claimed (scheduler phase or inside

@@ -46,8 +46,11 @@ pub(crate) struct Runtime {
     pub(crate) nmspinning: AtomicUsize,
     pub(crate) nthreads: AtomicUsize,
     pub(crate) stacks: StackPool,
-    pub(crate) ngoroutines: AtomicUsize,
-    next_goid: AtomicU64,
+    /// Goroutines started or ended by threads without a P (their P's
+    /// counters hold the rest; see `num_goroutine`).
+    pub(crate) spawned_off_p: AtomicU64,
+    pub(crate) exited_off_p: AtomicU64,
+    pub(crate) next_goid: AtomicU64,
     pub(crate) config: Config,
     /// Sysmon sleeps here while every P is idle.
     sysmon_idle: Mutex<bool>,
@@ -110,7 +113,8 @@ impl Runtime {
             nmspinning: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             stacks,
-            ngoroutines: AtomicUsize::new(0),
+            spawned_off_p: AtomicU64::new(0),
+            exited_off_p: AtomicU64::new(0),
             next_goid: AtomicU64::new(1),
             config,
             sysmon_idle: Mutex::new(false),
@@ -127,13 +131,22 @@ impl Runtime {
         self.npidle.load(Ordering::Acquire)
     }
 
-    pub(crate) fn next_goroutine_id(&self) -> u64 {
-        self.next_goid.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Any thread: a stack from this thread's P cache, else from the pool.
-    pub(crate) fn alloc_stack(&self) -> Result<Stack, StackError> {
-        m::with_p(|p| p.stack_cache(|c| c.get(&self.stacks))).unwrap_or_else(|| self.stacks.get())
+    /// Goroutines alive now. Reads every `exited` before any `spawned`: an
+    /// exit seen implies its spawn is seen, so the count never underflows.
+    pub(crate) fn goroutines(&self) -> u64 {
+        let exited = self.exited_off_p.load(Ordering::Acquire)
+            + self
+                .ps
+                .iter()
+                .map(|p| p.exited.load(Ordering::Acquire))
+                .sum::<u64>();
+        let spawned = self.spawned_off_p.load(Ordering::Acquire)
+            + self
+                .ps
+                .iter()
+                .map(|p| p.spawned.load(Ordering::Acquire))
+                .sum::<u64>();
+        spawned.saturating_sub(exited)
     }
 
     /// Takes an idle P. With the idle lock held (`idle` is its guard).

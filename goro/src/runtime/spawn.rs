@@ -7,7 +7,7 @@
 //! slot, a state word and the joiner's waker. The goroutine's stack cannot
 //! hold the result, since it is recycled the moment the goroutine ends.
 //!
-//! Invariants of `state` (bits `DONE` and `DETACHED`, each set once):
+//! Invariants of `state` (bits `DONE`, `DETACHED`, `JOINING`, each set once):
 //! - `result` is written once, by the goroutine, before it sets `DONE`.
 //! - Whichever side sets its bit second owns `result`: the goroutine if the
 //!   handle was dropped first (`DETACHED`), the handle otherwise. A panic
@@ -27,11 +27,17 @@ use std::thread;
 use parking_lot::Mutex;
 
 use crate::runtime::builder::PanicPolicy;
-use crate::runtime::g::{SpawnError, G};
+use crate::runtime::g::{GRef, SpawnError, G};
+use crate::runtime::m;
+use crate::runtime::p::P;
+use crate::runtime::queue;
 use crate::runtime::sched::rt;
+use crate::stack::Stack;
 
 const DONE: u8 = 1;
 const DETACHED: u8 = 2;
+/// A joiner's waker is in `joiner`: only then does completion take the lock.
+const JOINING: u8 = 4;
 
 struct Packet<T> {
     id: u64,
@@ -56,8 +62,10 @@ impl<T> Packet<T> {
             if let Some(Err(payload)) = unsafe { (*self.result.get()).take() } {
                 report_unobserved_panic(self.id, self.spawn_site, &*payload);
             }
-        } else if let Some(w) = self.joiner.lock().take() {
-            w.wake();
+        } else if prev & JOINING != 0 {
+            if let Some(w) = self.joiner.lock().take() {
+                w.wake();
+            }
         }
     }
 
@@ -83,7 +91,9 @@ impl<T> Packet<T> {
             _ => *slot = Some(waker.clone()),
         }
         drop(slot);
-        self.is_done()
+        // Ordered with `complete`'s `fetch_or(DONE)` on the same word: either
+        // this sees DONE, or `complete` sees JOINING and wakes the waker.
+        self.state.fetch_or(JOINING, Ordering::AcqRel) & DONE != 0
     }
 }
 
@@ -210,11 +220,61 @@ where
     T: Send + 'static,
 {
     let rt = rt();
-    let stack = rt.alloc_stack().map_err(SpawnError::Stack)?;
-    let id = rt.next_goroutine_id();
+    let site = Location::caller();
+    let mut f = Some(f);
+    // Fast path: everything from this thread's P, with one claim.
+    let on_p = m::with_p(|p| {
+        let stack = p.stack_cache(|c| c.get(&rt.stacks))?;
+        let (g, handle) = build(stack, p.next_goid(&rt.next_goid), site, f.take());
+        P::count(&p.spawned);
+        // SAFETY: `with_p` hands us the P this thread owns.
+        unsafe { p.runq.push(g, true, &rt.inject) };
+        Ok((handle, p.runq.len() >= queue::CAPACITY))
+    });
+    let lost_p = on_p.is_none();
+    let (handle, queue_full) = match on_p {
+        Some(r) => r.map_err(SpawnError::Stack)?,
+        None => {
+            // A plain thread, or a goroutine whose P sysmon took.
+            let stack = rt.stacks.get().map_err(SpawnError::Stack)?;
+            let id = rt.next_goid.fetch_add(1, Ordering::Relaxed);
+            let (g, handle) = build(stack, id, site, f.take());
+            rt.spawned_off_p.fetch_add(1, Ordering::AcqRel);
+            rt.inject.push(g);
+            (handle, false)
+        }
+    };
+    rt.wake_p();
+    if lost_p {
+        // A goroutine whose P was taken by sysmon (it ran too long) yields
+        // here, as Go would have preempted it: it resumes on a P.
+        m::yield_if_p_lost();
+    } else if queue_full {
+        // Back-pressure: a spawner that has filled its P's queue lets the
+        // goroutines it made run before it makes more. They run while their
+        // fresh stacks are still in cache and go back to the pool, instead
+        // of piling up (with a page of memory each) faster than other Ps can
+        // steal them. Go would have spilled them to the global queue.
+        crate::yield_now();
+    }
+    Ok(handle)
+}
+
+/// Makes the goroutine for `f` on `stack`, and its handle. Any thread.
+fn build<F, T>(
+    stack: Stack,
+    id: u64,
+    spawn_site: &'static Location<'static>,
+    f: Option<F>,
+) -> (GRef, JoinHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let f = f.expect("goroutine body used twice");
     let packet = Arc::new(Packet {
         id,
-        spawn_site: Location::caller(),
+        spawn_site,
         state: AtomicU8::new(0),
         result: UnsafeCell::new(None),
         joiner: Mutex::new(None),
@@ -223,14 +283,7 @@ where
     let g = G::spawn_on(stack, id, move || {
         theirs.complete(panic::catch_unwind(AssertUnwindSafe(f)));
     });
-    rt.ngoroutines.fetch_add(1, Ordering::AcqRel);
-    if !rt.ready(g) {
-        // A goroutine whose P was taken by sysmon (it ran too long) yields
-        // here, as Go would have preempted it: its thread stops competing
-        // for the global queue, and it resumes on a P.
-        crate::runtime::m::yield_if_p_lost();
-    }
-    Ok(JoinHandle { packet })
+    (g, JoinHandle { packet })
 }
 
 /// Runs `f` as the main goroutine and returns its value; a panic in it
