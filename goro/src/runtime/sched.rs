@@ -153,6 +153,8 @@ impl Runtime {
     fn pidle_get(&self, idle: &mut Idle) -> Option<&'static P> {
         let p = idle.ps.pop()?;
         self.npidle.fetch_sub(1, Ordering::AcqRel);
+        // A P gets busy: sysmon must watch it again.
+        self.wake_sysmon();
         Some(p)
     }
 
@@ -206,7 +208,6 @@ impl Runtime {
             Some(m) => m.hand_over(p, None, spinning),
             None => m::spawn_m(self, p, spinning),
         }
-        self.wake_sysmon();
     }
 
     /// Gives away the P of an M that stops running goroutines for a while
