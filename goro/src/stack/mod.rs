@@ -81,7 +81,7 @@ pub(crate) enum GuardKind {
 
 /// A snapshot of the pool, for metrics and tests.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+#[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
 pub(crate) struct StackStats {
     /// Usable bytes per stack (page-rounded).
     pub(crate) stack_size: usize,
@@ -165,14 +165,14 @@ impl Stack {
 
     /// Highest address of the slot (exclusive). The top [`HEADER_SIZE`] bytes are the
     /// stack module's header. Any holder may call it.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn top(&self) -> usize {
         self.top
     }
 
     /// Usable size in bytes (the configured stack size), excluding the guard page.
     /// Any holder may call it.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn size(&self) -> usize {
         self.size
     }

@@ -129,7 +129,7 @@ impl StackPool {
     }
 
     /// Usable bytes per stack (page-rounded). Any thread.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_size
     }
@@ -182,7 +182,7 @@ impl StackPool {
     }
 
     /// Returns every stack of `stacks`, leaving it empty. Any thread.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn put_batch(&self, stacks: &mut Vec<Stack>) {
         self.put_many(stacks.drain(..));
     }
@@ -274,7 +274,7 @@ impl StackPool {
     }
 
     /// A snapshot for metrics. Any thread.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn stats(&self) -> StackStats {
         StackStats {
             stack_size: self.stack_size,
@@ -357,7 +357,7 @@ impl StackCache {
     }
 
     /// Gives every cached stack back to the pool (P destroyed or idle). Only the owner.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests and diagnostics
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests and diagnostics
     pub(crate) fn drain_into(&mut self, pool: &StackPool) {
         pool.put_many(self.stacks.drain(..));
     }
