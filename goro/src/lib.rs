@@ -59,13 +59,19 @@
 
 pub mod park {
     //! The park/wake seam (see [`runtime`](crate::runtime)).
-    pub use crate::runtime::park::{current_waker, on_goroutine, park};
+    pub use crate::runtime::park::{
+        current_waker, on_goroutine, park, park_deadline, park_timeout,
+    };
 }
 
+pub mod chan;
 pub mod runtime;
+pub mod select;
+pub mod time;
 
 pub(crate) mod loom;
 pub(crate) mod stack;
 
+pub use chan::{chan, never, Receiver, Sender};
 pub use runtime::m::{blocking, yield_now};
 pub use runtime::spawn::{go, run, try_go, JoinHandle};

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use crate::runtime::g::{GRef, Switch, G};
 use crate::runtime::p::{P, USER};
 use crate::runtime::sched::{rt, Handoff, Runtime};
+use crate::runtime::timers::{self, now_nanos, NONE};
 
 pub(crate) struct M {
     pub(crate) id: u64,
@@ -110,7 +111,65 @@ impl M {
         self.thread.get().expect("M without thread").unpark();
     }
 
-    /// Sleeps until handed a P. Only the M's own thread.
+    /// Wakes the M's thread without handing it anything (the timer
+    /// sleeper re-computes its deadline; an idle M may take that role).
+    /// Any thread.
+    pub(crate) fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Sleeps on the idle list until handed a P (Go's `stopm`). Meanwhile,
+    /// if it is (or becomes) the timer sleeper, it sleeps only until the
+    /// earliest timer, then leaves the list, takes an idle P as a spinning
+    /// M and runs the due timers, returning `None` with the P set. Only the
+    /// M's own thread, right after putting itself on the idle list.
+    pub(crate) fn idle_wait(&'static self, rt: &'static Runtime) -> Option<GRef> {
+        loop {
+            if let Some((p, g, spinning)) = self.handoff.take() {
+                timers::step_down(rt, self);
+                self.acquire(p);
+                self.spinning.set(spinning);
+                return g;
+            }
+            let until = match timers::sleeper_deadline(rt, self) {
+                None | Some(NONE) => {
+                    thread::park();
+                    continue;
+                }
+                Some(until) => until,
+            };
+            let now = now_nanos();
+            if until > now {
+                thread::park_timeout(Duration::from_nanos(until - now));
+                continue;
+            }
+            let Some(p) = rt.unidle_m(self) else {
+                // Popped by a waker that is handing us a P: it unparks us.
+                thread::park();
+                continue;
+            };
+            if let Some(p) = p {
+                self.acquire(p);
+                // Spinning, so the wake-ups below start no other M; finding
+                // work then wakes one more if a P is idle (`reset_spinning`).
+                self.spinning.set(true);
+                rt.nmspinning.fetch_add(1, Ordering::AcqRel);
+            }
+            timers::run_all(rt, now_nanos());
+            if self.p.get().is_some() {
+                timers::step_down(rt, self);
+                return None;
+            }
+            // Every P is busy: the woken goroutines wait on the global
+            // queue, and we stay the sleeper.
+            rt.idle_push(self);
+        }
+    }
+
+    /// Sleeps until handed a P, off the idle list (a locked M). Only the
+    /// M's own thread.
     pub(crate) fn sleep_until_handed(&'static self) -> Option<GRef> {
         loop {
             if let Some((p, g, spinning)) = self.handoff.take() {
@@ -210,6 +269,7 @@ fn find_runnable(rt: &'static Runtime, m: &'static M) -> GRef {
             }
             continue;
         };
+        timers::check(rt, p);
         if let Some(g) = find_local_or_global(rt, p) {
             return g;
         }
@@ -269,14 +329,27 @@ fn find_local_or_global(rt: &'static Runtime, p: &'static P) -> Option<GRef> {
 }
 
 /// Four rounds over the other Ps in random order, stealing half of a queue;
-/// the last round may take a `runnext` too. Only the owner of `p`.
+/// the last round may take a `runnext` too, and runs the victims' due
+/// timers (their goroutines land on our queue). Only the owner of `p`.
 fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
     let n = rt.nprocs();
     for round in 0..4 {
         let steal_next = round == 3;
         let start = m.rand() as usize % n;
+        let mut now = NONE;
         for i in 0..n {
             let victim = &rt.ps[(start + i) % n];
+            if steal_next && !ptr::eq(victim, p) && victim.timers.earliest() != NONE {
+                if now == NONE {
+                    now = now_nanos();
+                }
+                if victim.timers.earliest() <= now && victim.timers.run(now) > 0 {
+                    // SAFETY: the caller owns `p`.
+                    if let Some(g) = unsafe { p.runq.pop() } {
+                        return Some(g);
+                    }
+                }
+            }
             if ptr::eq(victim, p) || victim.runq.is_empty() {
                 continue;
             }

@@ -65,6 +65,7 @@ pub(crate) mod p;
 pub(crate) mod queue;
 pub(crate) mod sched;
 pub(crate) mod sysmon;
+pub(crate) mod timers;
 
 mod builder;
 pub(crate) mod local;

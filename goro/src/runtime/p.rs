@@ -15,17 +15,24 @@
 //! scheduler code; and goroutine code that needs its P (spawn, wake, stacks)
 //! first CASes `USER` off again, so it notices a P taken meanwhile and falls
 //! back to the global structures. M ids are never reused: no ABA.
+//!
+//! The timer heap (`timers`) has its own lock: timers are added and
+//! cancelled from any thread, and run by the owner, by thieves and by the
+//! idle sleeper (see [`timers`](crate::runtime::timers)).
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::runtime::g::G;
 use crate::runtime::queue::Local;
+use crate::runtime::timers::TimerHeap;
 use crate::stack::StackCache;
 
 pub(crate) const USER: u64 = 1;
 
 pub(crate) struct P {
+    /// This P's position in the runtime's array (names its timer heap).
+    pub(crate) index: usize,
     pub(crate) owner: AtomicU64,
     pub(crate) runq: Local<G>,
     /// Goroutines started on this P; read by sysmon to spot a stuck M.
@@ -39,6 +46,8 @@ pub(crate) struct P {
     /// by `num_goroutine`, so spawn and exit touch no shared cache line.
     pub(crate) spawned: AtomicU64,
     pub(crate) exited: AtomicU64,
+    /// Timers added by goroutines running here (Go keeps them per P too).
+    pub(crate) timers: TimerHeap,
 }
 
 /// How many goroutine ids a P takes from the shared counter at once.
@@ -52,8 +61,9 @@ unsafe impl Sync for P {}
 unsafe impl Send for P {}
 
 impl P {
-    pub(crate) fn new() -> P {
+    pub(crate) fn new(index: usize) -> P {
         P {
+            index,
             owner: AtomicU64::new(0),
             runq: Local::new(),
             schedtick: AtomicU32::new(0),
@@ -62,6 +72,7 @@ impl P {
             goid_end: Cell::new(0),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
+            timers: TimerHeap::new(),
         }
     }
 

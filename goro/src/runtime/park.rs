@@ -11,6 +11,12 @@
 //!
 //! Because a waiter is just a [`Waker`], one wait queue serves all three.
 //!
+//! Timed waits go through the same door: [`park_timeout`] and
+//! [`park_deadline`] register a timer whose waker is the goroutine's own
+//! (on a thread they use `std::thread::park_timeout`), and the crate's
+//! higher layers use `register_timer`/`cancel_timer` with any waker, an
+//! async task's included.
+//!
 //! Semantics are those of `std::thread::park`: a wake that arrives before the
 //! park is remembered (one token), so wake-ups are never lost, and `park`
 //! may return without a fresh wake-up. Block in a loop that re-checks the
@@ -43,9 +49,11 @@
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use crate::runtime::g::Switch;
 use crate::runtime::m::current_g_ref;
+use crate::runtime::timers::{self, TimerKey};
 
 /// Blocks the current goroutine (or, off the runtime, the current thread)
 /// until its waker is woken. May return spuriously: call it in a loop.
@@ -59,6 +67,49 @@ pub fn park() {
         }
         None => thread::park(),
     }
+}
+
+/// As [`park`], but returns once `dur` has passed at the latest. May return
+/// earlier, spuriously: call it in a loop that re-checks the condition and
+/// the time.
+pub fn park_timeout(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => park_deadline(deadline),
+        None => park(),
+    }
+}
+
+/// As [`park`], but returns once `deadline` has passed at the latest. May
+/// return earlier, spuriously, like [`park`].
+pub fn park_deadline(deadline: Instant) {
+    let Some(g) = current_g_ref() else {
+        let now = Instant::now();
+        if deadline > now {
+            thread::park_timeout(deadline - now);
+        }
+        return;
+    };
+    if g.try_consume_token() || Instant::now() >= deadline {
+        return;
+    }
+    let key = register_timer(deadline, g.waker());
+    park();
+    // Frees the waker now; a timer that fired meanwhile left at most a
+    // token, i.e. one spurious return from a later park.
+    cancel_timer(key);
+}
+
+/// Wakes `waker` once `deadline` has passed, unless cancelled first with
+/// [`cancel_timer`]. Any thread, any waker (a goroutine's, a thread's, an
+/// async task's); starts the runtime if needed.
+pub(crate) fn register_timer(deadline: Instant, waker: Waker) -> TimerKey {
+    timers::register(deadline, waker)
+}
+
+/// Cancels a timer from [`register_timer`]: true if it had not fired, and
+/// then it never will and its waker is already dropped. Any thread.
+pub(crate) fn cancel_timer(key: TimerKey) -> bool {
+    timers::cancel(key)
 }
 
 /// A [`Waker`] that wakes the current goroutine (or, off the runtime, the

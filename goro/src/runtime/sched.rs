@@ -6,6 +6,9 @@
 //! - `idle` (one lock, Go's `sched.lock`): the list of idle Ps and the list of
 //!   idle Ms. A P is on the idle list exactly when no M owns it; an M is on the
 //!   idle list exactly when it sleeps in [`stop_m`] waiting to be handed a P.
+//!   One idle M may be the timer sleeper, which sleeps with a timeout (see
+//!   [`timers`](crate::runtime::timers)); it leaves the list by itself when
+//!   its deadline passes ([`Runtime::unidle_m`]).
 //! - `npidle` mirrors the idle-P list's length, readable without the lock.
 //! - `nmspinning` counts Ms that own a P, have no work and are looking for
 //!   some. At most half the busy Ps' worth spin (Go's rule), so a burst of
@@ -36,6 +39,7 @@ use crate::runtime::g::{GRef, G};
 use crate::runtime::inject::Inject;
 use crate::runtime::m::{self, M};
 use crate::runtime::p::P;
+use crate::runtime::timers::{self, Timers, NONE};
 use crate::stack::{Stack, StackError, StackPool};
 
 pub(crate) struct Runtime {
@@ -52,6 +56,7 @@ pub(crate) struct Runtime {
     pub(crate) exited_off_p: AtomicU64,
     pub(crate) next_goid: AtomicU64,
     pub(crate) config: Config,
+    pub(crate) timers: Timers,
     /// Sysmon sleeps here while every P is idle.
     sysmon_idle: Mutex<bool>,
     sysmon_cv: Condvar,
@@ -104,7 +109,7 @@ pub(crate) enum StartError {
 
 impl Runtime {
     fn new(config: Config, stacks: StackPool) -> Runtime {
-        let ps: Box<[P]> = (0..config.gomaxprocs).map(|_| P::new()).collect();
+        let ps: Box<[P]> = (0..config.gomaxprocs).map(P::new).collect();
         Runtime {
             npidle: AtomicUsize::new(ps.len()),
             ps,
@@ -117,6 +122,7 @@ impl Runtime {
             exited_off_p: AtomicU64::new(0),
             next_goid: AtomicU64::new(1),
             config,
+            timers: Timers::new(),
             sysmon_idle: Mutex::new(false),
             sysmon_cv: Condvar::new(),
             sysmon_sleeping: AtomicBool::new(false),
@@ -202,6 +208,12 @@ impl Runtime {
                 return;
             }
         };
+        // Prefer an M other than the timer sleeper: waking it would move
+        // the sleeper's role, and cost a second wake-up.
+        let n = idle.ms.len();
+        if n > 1 && ptr::eq(idle.ms[n - 1], self.timers.sleeper()) {
+            idle.ms.swap(n - 1, n - 2);
+        }
         let sleeper = idle.ms.pop();
         drop(idle);
         match sleeper {
@@ -236,6 +248,12 @@ impl Runtime {
             return;
         }
         self.pidle_put(&mut idle, p);
+        drop(idle);
+        // Its timers now have no M: the sleeper must cover them.
+        let when = p.timers.earliest();
+        if when != NONE {
+            timers::notify(self, when, false);
+        }
     }
 
     /// The M gives up `p` because it found no work. Returns a P back (the
@@ -252,9 +270,37 @@ impl Runtime {
 
     /// Puts `m` to sleep on the idle list until it is handed a P. Only `m`'s
     /// own thread calls this (Go's `stopm`).
-    pub(crate) fn stop_m(&self, m: &'static M) -> Option<GRef> {
+    pub(crate) fn stop_m(&'static self, m: &'static M) -> Option<GRef> {
         self.idle.lock().ms.push(m);
-        m.sleep_until_handed()
+        m.idle_wait(self)
+    }
+
+    /// The timer sleeper `m` leaves the idle list because a timer is due,
+    /// taking an idle P if there is one. `None` if `m` is no longer on the
+    /// list: someone popped it and is handing it a P. Only `m`'s thread.
+    pub(crate) fn unidle_m(&self, m: &'static M) -> Option<Option<&'static P>> {
+        let mut idle = self.idle.lock();
+        let at = idle.ms.iter().position(|x| ptr::eq(*x, m))?;
+        idle.ms.swap_remove(at);
+        Some(self.pidle_get(&mut idle))
+    }
+
+    /// Puts `m` back on the idle list after `unidle_m` found no P. Only
+    /// `m`'s thread, which then sleeps in `idle_wait` again.
+    pub(crate) fn idle_push(&self, m: &'static M) {
+        self.idle.lock().ms.push(m);
+    }
+
+    /// Wakes an idle M without handing it a P, so that it takes the timer
+    /// sleeper's role; with no idle M, starts one if a P is idle. Any thread.
+    pub(crate) fn kick_idle_m(&'static self) {
+        let idle = self.idle.lock();
+        if let Some(m) = idle.ms.last() {
+            m.unpark();
+            return;
+        }
+        drop(idle);
+        self.wake_p();
     }
 
     /// After a spinning M stopped spinning: is there any work left anywhere?

@@ -7,12 +7,16 @@
 //!   loop without scheduling points never stops the other goroutines. The
 //!   stuck M keeps running its goroutine without a P; at its next scheduling
 //!   point it finds the P gone and queues the goroutine globally.
+//! - **Overdue timers.** While Ps are busy, a timer more than 1 ms past its
+//!   deadline with no idle M sleeping for it (every M is inside a long
+//!   goroutine) is run from here; its goroutine goes to the global queue.
 //! - **Stack trimming.** About once a second, stacks that sat unused in the
 //!   pool since the last round give their deep pages back.
 //!
 //! It sleeps 20 µs at first, doubling up to 10 ms while nothing needs doing
 //! (Go's back-off), and blocks entirely while every P is idle, so an idle
-//! program uses no CPU.
+//! program uses no CPU. Pending timers do not keep it awake: while every P
+//! is idle, the idle M that sleeps until the next timer covers them.
 //!
 //! State: `seen` is local to the sysmon thread; it reads the Ps only through
 //! their atomics.
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::runtime::p::USER;
 use crate::runtime::sched::Runtime;
+use crate::runtime::timers::{self, NONE, OVERDUE_NS};
 
 const MIN_DELAY: Duration = Duration::from_micros(20);
 const MAX_DELAY: Duration = Duration::from_millis(10);
@@ -73,10 +78,24 @@ fn run(rt: &'static Runtime) {
                 delay = (delay * 2).min(MAX_DELAY);
             }
         }
+        run_overdue_timers(rt);
         if now.duration_since(last_trim) >= TRIM_EVERY {
             rt.stacks.trim_idle();
             last_trim = now;
         }
+    }
+}
+
+/// Runs timers nobody else is running (no sleeper, and overdue). Only
+/// sysmon.
+fn run_overdue_timers(rt: &'static Runtime) {
+    let first = timers::earliest(rt);
+    if first == NONE || !rt.timers.sleeper().is_null() {
+        return;
+    }
+    let now = timers::now_nanos();
+    if first.saturating_add(OVERDUE_NS) <= now {
+        timers::run_all(rt, now);
     }
 }
 

@@ -1,0 +1,401 @@
+//! `select`: wait on several channel operations, commit exactly one.
+//!
+//! The algorithm is Go's `selectgo`:
+//!
+//! 1. Visit the enabled arms in a random order (fairness between ready arms)
+//!    after locking their channels in address order (no deadlock between two
+//!    selects that share channels, whatever order their arms are written in).
+//! 2. The first arm that can complete now completes; all locks are released.
+//! 3. Otherwise, with `default`, nothing happens. Otherwise a [`Selection`]
+//!    is queued on every arm's channel, the locks are released, and the
+//!    goroutine (or thread) parks until a counterpart claims one arm (the
+//!    commit protocol in `chan::waiter`) or the deadline passes.
+//! 4. The waiter then removes its entries from every channel.
+//!
+//! Arms are type-erased through [`Arm`]; each arm owns the slot its value
+//! travels through, so a value is never in two places and never lost: a
+//! failed send keeps its value in its arm and gives it back.
+
+use std::cell::{Cell, UnsafeCell};
+use std::time::Instant;
+
+use crate::chan::core::{Chan, RecvFail, SendFail};
+use crate::chan::waiter::{Selection, Waiter, Woken};
+use crate::chan::{Receiver, SendError, Sender};
+
+mod dynamic;
+mod macros;
+
+pub use dynamic::{RecvToken, Select, SendToken};
+
+/// One operation of a select, type-erased. Implemented by [`RecvArm`] and
+/// [`SendArm`]; used by the [`select!`](crate::select!) macro.
+#[doc(hidden)]
+pub trait Arm {
+    /// The channel's address, or `None` for a switched-off arm.
+    fn chan_id(&self) -> Option<usize>;
+    /// Locks the arm's channel. Only `run`.
+    fn lock(&self);
+    /// # Safety
+    /// The caller locked the channel with `lock`.
+    unsafe fn unlock(&self);
+    /// Completes now if possible. # Safety: the channel is locked.
+    unsafe fn try_now(&self) -> bool;
+    /// Queues `sel` as arm `index`. # Safety: the channel is locked, and
+    /// `sel` outlives the entry (the caller dequeues before dropping it).
+    unsafe fn enqueue(&self, sel: &Selection, index: usize);
+    /// Removes `sel`'s entries. # Safety: the channel is locked.
+    unsafe fn dequeue(&self, sel: &Selection);
+    /// A receive arm holding a value nobody took yet. Only between selects
+    /// (no waiter of this arm is queued, so nobody writes its slot).
+    fn holds_value(&self) -> bool {
+        false
+    }
+}
+
+/// What a select did.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// This arm committed.
+    Arm(usize),
+    /// Nothing was ready (`default`), or the deadline passed.
+    Fallback,
+}
+
+/// How a select waits.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Block,
+    NonBlock,
+    Deadline(Instant),
+}
+
+/// A receive arm: `recv(rx) -> v`.
+#[doc(hidden)]
+pub struct RecvArm<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    slot: UnsafeCell<Option<T>>,
+}
+
+impl<'a, T> RecvArm<'a, T> {
+    pub fn new<S: RecvSource<T> + ?Sized>(source: &'a S) -> Self {
+        RecvArm {
+            chan: source.recv_chan(),
+            slot: UnsafeCell::new(None),
+        }
+    }
+
+    /// The received value, or `None` if the channel is closed and drained.
+    pub fn into_result(self) -> Option<T> {
+        self.slot.into_inner()
+    }
+
+    pub(crate) fn take(&mut self) -> Option<T> {
+        self.slot.get_mut().take()
+    }
+}
+
+impl<T> Arm for RecvArm<'_, T> {
+    fn chan_id(&self) -> Option<usize> {
+        self.chan.map(Chan::id)
+    }
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            c.raw_lock();
+        }
+    }
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: locked by `lock`, per the contract.
+            unsafe { c.raw_unlock() };
+        }
+    }
+    unsafe fn try_now(&self) -> bool {
+        let Some(c) = self.chan else { return false };
+        // SAFETY: the channel is locked (contract); the slot is ours.
+        let (inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
+        match inner.try_recv() {
+            Ok(v) => {
+                *slot = Some(v);
+                true
+            }
+            Err(RecvFail::Closed) => true,
+            Err(RecvFail::Empty) => false,
+        }
+    }
+    unsafe fn enqueue(&self, sel: &Selection, index: usize) {
+        if let Some(c) = self.chan {
+            let w = Waiter {
+                sel,
+                arm: index,
+                slot: self.slot.get(),
+            };
+            // SAFETY: locked, per the contract.
+            unsafe { c.inner_locked() }.enqueue_recv(w);
+        }
+    }
+    unsafe fn dequeue(&self, sel: &Selection) {
+        if let Some(c) = self.chan {
+            // SAFETY: locked, per the contract.
+            unsafe { c.inner_locked() }.dequeue(sel);
+        }
+    }
+    fn holds_value(&self) -> bool {
+        // SAFETY: between selects nobody else writes the slot (trait docs).
+        unsafe { (*self.slot.get()).is_some() }
+    }
+}
+
+/// A send arm: `send(tx, value) -> res`.
+#[doc(hidden)]
+pub struct SendArm<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    cap: usize,
+    slot: UnsafeCell<Option<T>>,
+    /// The value was offered: an empty slot then means "sent".
+    armed: Cell<bool>,
+}
+
+impl<'a, T> SendArm<'a, T> {
+    pub fn new<S: SendSource<T> + ?Sized>(target: &'a S, value: T) -> Self {
+        let chan = target.send_chan();
+        SendArm {
+            cap: chan.map_or(0, Chan::cap),
+            chan,
+            slot: UnsafeCell::new(Some(value)),
+            armed: Cell::new(true),
+        }
+    }
+
+    /// `Ok` if the value was sent; else the value comes back.
+    pub fn into_result(self) -> Result<(), SendError<T>> {
+        match self.slot.into_inner() {
+            None => Ok(()),
+            Some(v) => Err(SendError(v)),
+        }
+    }
+
+    pub(crate) fn take_result(&mut self) -> Result<(), SendError<T>> {
+        self.armed.set(false);
+        match self.slot.get_mut().take() {
+            None => Ok(()),
+            Some(v) => Err(SendError(v)),
+        }
+    }
+}
+
+impl<T> Arm for SendArm<'_, T> {
+    fn chan_id(&self) -> Option<usize> {
+        self.chan.filter(|_| self.armed.get()).map(Chan::id)
+    }
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            c.raw_lock();
+        }
+    }
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: locked by `lock`, per the contract.
+            unsafe { c.raw_unlock() };
+        }
+    }
+    unsafe fn try_now(&self) -> bool {
+        let Some(c) = self.chan else { return false };
+        // SAFETY: the channel is locked (contract); the slot is ours.
+        let (inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
+        let Some(v) = slot.take() else { return false };
+        match inner.try_send(self.cap, v) {
+            Ok(()) => true,
+            Err((v, SendFail::Closed)) => {
+                *slot = Some(v);
+                true
+            }
+            Err((v, SendFail::Full)) => {
+                *slot = Some(v);
+                false
+            }
+        }
+    }
+    unsafe fn enqueue(&self, sel: &Selection, index: usize) {
+        if let Some(c) = self.chan {
+            let w = Waiter {
+                sel,
+                arm: index,
+                slot: self.slot.get(),
+            };
+            // SAFETY: locked, per the contract.
+            unsafe { c.inner_locked() }.enqueue_send(w);
+        }
+    }
+    unsafe fn dequeue(&self, sel: &Selection) {
+        if let Some(c) = self.chan {
+            // SAFETY: locked, per the contract.
+            unsafe { c.inner_locked() }.dequeue(sel);
+        }
+    }
+}
+
+/// What a receive arm can name: a `Receiver`, or an `Option` of one (`None`
+/// switches the arm off, as a nil channel does in Go).
+pub trait RecvSource<T> {
+    #[doc(hidden)]
+    fn recv_chan(&self) -> Option<&Chan<T>>;
+}
+
+impl<T> RecvSource<T> for Receiver<T> {
+    fn recv_chan(&self) -> Option<&Chan<T>> {
+        Some(self.chan())
+    }
+}
+
+impl<T, S: RecvSource<T> + ?Sized> RecvSource<T> for &S {
+    fn recv_chan(&self) -> Option<&Chan<T>> {
+        (**self).recv_chan()
+    }
+}
+
+impl<T, S: RecvSource<T>> RecvSource<T> for Option<S> {
+    fn recv_chan(&self) -> Option<&Chan<T>> {
+        self.as_ref().and_then(RecvSource::recv_chan)
+    }
+}
+
+/// What a send arm can name: a `Sender`, or an `Option` of one.
+pub trait SendSource<T> {
+    #[doc(hidden)]
+    fn send_chan(&self) -> Option<&Chan<T>>;
+}
+
+impl<T> SendSource<T> for Sender<T> {
+    fn send_chan(&self) -> Option<&Chan<T>> {
+        Some(self.chan())
+    }
+}
+
+impl<T, S: SendSource<T> + ?Sized> SendSource<T> for &S {
+    fn send_chan(&self) -> Option<&Chan<T>> {
+        (**self).send_chan()
+    }
+}
+
+impl<T, S: SendSource<T>> SendSource<T> for Option<S> {
+    fn send_chan(&self) -> Option<&Chan<T>> {
+        self.as_ref().and_then(SendSource::send_chan)
+    }
+}
+
+/// Runs a select over `arms`. Used by the macro and the channel methods.
+#[doc(hidden)]
+pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
+    let enabled: Vec<usize> = (0..arms.len())
+        .filter(|&i| arms[i].chan_id().is_some())
+        .collect();
+    let mut order = enabled.clone();
+    shuffle(&mut order);
+    let mut locks = enabled.clone();
+    locks.sort_by_key(|&i| arms[i].chan_id());
+    locks.dedup_by_key(|i| arms[*i].chan_id());
+
+    for &i in &locks {
+        arms[i].lock();
+    }
+    let unlock_all = || {
+        for &i in locks.iter().rev() {
+            // SAFETY: locked just above, by this thread.
+            unsafe { arms[i].unlock() };
+        }
+    };
+    for &i in &order {
+        // SAFETY: every enabled arm's channel is locked.
+        if unsafe { arms[i].try_now() } {
+            unlock_all();
+            return Outcome::Arm(i);
+        }
+    }
+    let deadline = match mode {
+        Mode::NonBlock => {
+            unlock_all();
+            return Outcome::Fallback;
+        }
+        Mode::Block => None,
+        Mode::Deadline(d) => Some(d),
+    };
+    let sel = Selection::new(crate::park::current_waker());
+    for &i in &enabled {
+        // SAFETY: locked; `sel` outlives the entries (dequeued below).
+        unsafe { arms[i].enqueue(&sel, i) };
+    }
+    unlock_all();
+    let woken = sel.wait(deadline);
+    for &i in &enabled {
+        arms[i].lock();
+        // SAFETY: locked just above.
+        unsafe {
+            arms[i].dequeue(&sel);
+            arms[i].unlock();
+        }
+    }
+    match woken {
+        Woken::Arm(i) => Outcome::Arm(i),
+        Woken::TimedOut => Outcome::Fallback,
+    }
+}
+
+/// One operation, blocking until it completes or `deadline` passes: the
+/// slow path of `send`/`recv` once the fast path found it must wait.
+pub(crate) fn run_one(arm: &dyn Arm, deadline: Option<Instant>) -> bool {
+    arm.lock();
+    // SAFETY: locked just above.
+    if unsafe { arm.try_now() } {
+        // SAFETY: locked above.
+        unsafe { arm.unlock() };
+        return true;
+    }
+    let sel = Selection::new(crate::park::current_waker());
+    // SAFETY: locked; `sel` outlives the entry (dequeued on timeout; a
+    // claimer removes it otherwise).
+    unsafe {
+        arm.enqueue(&sel, 0);
+        arm.unlock();
+    }
+    match sel.wait(deadline) {
+        Woken::Arm(_) => true,
+        Woken::TimedOut => {
+            arm.lock();
+            // SAFETY: locked just above.
+            unsafe {
+                arm.dequeue(&sel);
+                arm.unlock();
+            }
+            false
+        }
+    }
+}
+
+fn shuffle(v: &mut [usize]) {
+    for i in (1..v.len()).rev() {
+        let j = (fast_rand() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
+/// A per-thread xorshift generator: cheap, and good enough to be fair.
+fn fast_rand() -> u64 {
+    static SEED: std::sync::atomic::AtomicU64 =
+        std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            SEED.fetch_add(0x6A09_E667_F3BC_C909, std::sync::atomic::Ordering::Relaxed) | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
