@@ -260,7 +260,9 @@ fn m_main(rt: &'static Runtime, m: &'static M, p: &'static P, spinning: bool) {
 }
 
 /// Finds a goroutine to run; sleeps the M (without its P) if there is none.
-/// Only `m`'s thread (Go's `findRunnable`).
+/// Due timers of its P and the global heap run first (Go's `checkTimers`),
+/// so the goroutines they wake are found below. Only `m`'s thread (Go's
+/// `findRunnable`).
 fn find_runnable(rt: &'static Runtime, m: &'static M) -> GRef {
     loop {
         let Some(p) = m.p.get() else {
