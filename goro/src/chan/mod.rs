@@ -82,13 +82,10 @@ impl<T> Sender<T> {
     /// Fails, giving the value back, if the channel is closed or every
     /// receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        match self.try_send(value) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(v)) => Err(SendError(v)),
-            Err(TrySendError::Full(v)) => self.send_waiting(v, None).map_err(|e| match e {
-                SendTimeoutError::Closed(v) | SendTimeoutError::Timeout(v) => SendError(v),
-            }),
-        }
+        // One lock round: `run_one` tries first and queues only if it must.
+        let arm = SendArm::new(self, value);
+        select::run_one(&arm, None);
+        arm.into_result()
     }
 
     /// Sends only if that can happen without waiting.
@@ -109,16 +106,8 @@ impl<T> Sender<T> {
 
     /// Sends, waiting until `deadline` at the latest.
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        match self.try_send(value) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(v)) => Err(SendTimeoutError::Closed(v)),
-            Err(TrySendError::Full(v)) => self.send_waiting(v, Some(deadline)),
-        }
-    }
-
-    fn send_waiting(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let arm = SendArm::new(self, value);
-        let completed = select::run_one(&arm, deadline);
+        let completed = select::run_one(&arm, Some(deadline));
         match arm.into_result() {
             Ok(()) => Ok(()),
             Err(SendError(v)) if completed => Err(SendTimeoutError::Closed(v)),
@@ -176,15 +165,10 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed
     /// and drained (Go's `v, ok := <-ch` with `ok == false`).
     pub fn recv(&self) -> Option<T> {
-        match self.try_recv() {
-            Ok(v) => Some(v),
-            Err(TryRecvError::Closed) => None,
-            Err(TryRecvError::Empty) => {
-                let arm = RecvArm::new(self);
-                select::run_one(&arm, None);
-                arm.into_result()
-            }
-        }
+        // One lock round: `run_one` tries first and queues only if it must.
+        let arm = RecvArm::new(self);
+        select::run_one(&arm, None);
+        arm.into_result()
     }
 
     /// Receives only if a value is there now.
@@ -202,18 +186,12 @@ impl<T> Receiver<T> {
 
     /// Receives, waiting until `deadline` at the latest.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        match self.try_recv() {
-            Ok(v) => Ok(v),
-            Err(TryRecvError::Closed) => Err(RecvTimeoutError::Closed),
-            Err(TryRecvError::Empty) => {
-                let arm = RecvArm::new(self);
-                let completed = select::run_one(&arm, Some(deadline));
-                match arm.into_result() {
-                    Some(v) => Ok(v),
-                    None if completed => Err(RecvTimeoutError::Closed),
-                    None => Err(RecvTimeoutError::Timeout),
-                }
-            }
+        let arm = RecvArm::new(self);
+        let completed = select::run_one(&arm, Some(deadline));
+        match arm.into_result() {
+            Some(v) => Ok(v),
+            None if completed => Err(RecvTimeoutError::Closed),
+            None => Err(RecvTimeoutError::Timeout),
         }
     }
 

@@ -135,9 +135,13 @@ impl G {
     /// The park fast path: consume a pending wake token. Only the goroutine
     /// itself calls it.
     pub(crate) fn try_consume_token(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, IDLE, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // A plain load first: usually there is no token, and then the CAS
+        // would be wasted (the M's `finish_park` catches a late one).
+        self.state.load(Ordering::Relaxed) == NOTIFIED
+            && self
+                .state
+                .compare_exchange(NOTIFIED, IDLE, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// After a `Switch::Park`, the M tries to make the park real. False means

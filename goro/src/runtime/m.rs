@@ -355,14 +355,19 @@ fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef
             if ptr::eq(victim, p) || victim.runq.is_empty() {
                 continue;
             }
+            let mut take_next = steal_next;
             if steal_next && victim.owner_word() & USER != 0 {
                 // The victim is running and may be about to switch to its
                 // runnext (a ping-pong partner): give it a moment first, as
-                // Go does, so the pair stays on one P.
+                // Go does. If it scheduled anything meanwhile it is not
+                // stuck, and its runnext (refilled at every hop of a
+                // ping-pong) stays with it, so the pair stays on one P.
+                let tick = victim.schedtick.load(Ordering::Relaxed);
                 spin_for(Duration::from_micros(3));
+                take_next = victim.schedtick.load(Ordering::Relaxed) == tick;
             }
             // SAFETY: the caller owns `p`, whose queue is the destination.
-            if let Some(g) = unsafe { victim.runq.steal_into(&p.runq, steal_next) } {
+            if let Some(g) = unsafe { victim.runq.steal_into(&p.runq, take_next) } {
                 return Some(g);
             }
         }
@@ -381,6 +386,9 @@ const SPIN_LIMIT: Duration = Duration::from_micros(50);
 /// victims for up to `SPIN_LIMIT`. Only the owner of `p`, spinning.
 fn steal_awhile(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
     let until = Instant::now() + SPIN_LIMIT;
+    // Back off between looks: every look reads the victims' queue words,
+    // which the owners keep writing; polling them hot would slow the owners.
+    let mut pause = 64;
     loop {
         if let Some(g) = steal_work(rt, m, p) {
             return Some(g);
@@ -394,9 +402,10 @@ fn steal_awhile(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GR
         if Instant::now() >= until {
             return None;
         }
-        for _ in 0..64 {
+        for _ in 0..pause {
             std::hint::spin_loop();
         }
+        pause = (pause * 2).min(4096);
     }
 }
 
