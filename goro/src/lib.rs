@@ -14,6 +14,12 @@
 //! | `runtime.LockOSThread()` | [`runtime::lock_os_thread`] |
 //! | a blocking syscall (the P is handed off) | [`blocking`]`(\|\| ...)`, or automatically after ~10 ms |
 //! | goroutine stacks (2 KiB, growing) | 256 KiB reserved, committed page by page, with a guard page |
+//! | `make(chan T, n)` | [`chan`]`::<T>(n)` → ([`Sender`], [`Receiver`]), both `Clone`; `n == 0` is a rendezvous |
+//! | `ch <- v`, `v, ok := <-ch` | `tx.send(v)` (gives `v` back if closed), `rx.recv()` → `None` once closed and drained |
+//! | `close(ch)`, `for v := range ch` | `tx.close()` (or drop every sender), `for v in &rx` |
+//! | `select { case ...: default: }` | [`select!`] with `recv`, `send`, `default` and `timeout` arms; [`select::Select`] for N channels |
+//! | nil channel in a select | an `Option` that is `None`, or [`never`]`()` |
+//! | `time.Sleep` | [`time::sleep`], [`time::sleep_until`] |
 //! | `gopark`/`goready` | [`park::park`] / [`park::current_waker`] (for building primitives) |
 //!
 //! ```
@@ -24,6 +30,22 @@
 //!     workers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
 //! });
 //! assert_eq!(total, 4950 * 499500);
+//! ```
+//!
+//! Channels work from goroutines, from plain threads and from async code
+//! (`send_async`, `recv_async`, `Stream`, `Sink`), so goroutines and tokio
+//! tasks can talk:
+//!
+//! ```
+//! let (tx, rx) = goro::chan::<u32>(0);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..3 {
+//!         tx.send(i).unwrap(); // a plain thread parks its thread
+//!     }
+//! });
+//! let sum = goro::go(move || rx.iter().sum::<u32>()).join().unwrap();
+//! producer.join().unwrap();
+//! assert_eq!(sum, 3);
 //! ```
 //!
 //! ## Panics

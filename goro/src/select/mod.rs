@@ -323,7 +323,10 @@ pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
         Mode::Deadline(d) => Some(d),
     };
     let sel = Selection::new(crate::park::current_waker());
-    for &i in &enabled {
+    // Queue in the shuffled order too: when two arms wait on the same
+    // channel, the counterpart takes the first queued, and that must not
+    // always be the first written (Go's TestPseudoRandomSend).
+    for &i in &order {
         // SAFETY: locked; `sel` outlives the entries (dequeued below).
         unsafe { arms[i].enqueue(&sel, i) };
     }
