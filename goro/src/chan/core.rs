@@ -27,7 +27,13 @@
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+const CLOSED: u8 = 1;
+const RECV_READY: u8 = 2;
+const SEND_READY: u8 = 4;
+/// Every receiver is gone: sends fail at once.
+const NO_RECEIVERS: u8 = 8;
 
 use parking_lot::lock_api::RawMutex as _;
 use parking_lot::RawMutex;
@@ -39,10 +45,11 @@ pub struct Chan<T> {
     lock: RawMutex,
     inner: UnsafeCell<Inner<T>>,
     cap: usize,
-    /// Mirrors of `buf.len()` and `closed`, for `len()`/`is_closed()`
-    /// without the lock.
+    /// Mirror of `buf.len()`, for `len()` without the lock.
     len: AtomicUsize,
-    closed: AtomicBool,
+    /// `CLOSED`, `RECV_READY`, `SEND_READY`: what the state looked like at
+    /// the last unlock. Hints for `select`'s fast path, never trusted alone.
+    flags: AtomicU8,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
 }
@@ -86,7 +93,7 @@ impl<T> Chan<T> {
             }),
             cap,
             len: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
+            flags: AtomicU8::new(if cap > 0 { SEND_READY } else { 0 }),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
         }
@@ -101,7 +108,17 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.flags.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Lock-free hint: a receive would likely complete now.
+    pub(crate) fn recv_looks_ready(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & (RECV_READY | CLOSED) != 0
+    }
+
+    /// Lock-free hint: a send would likely complete (or fail) now.
+    pub(crate) fn send_looks_ready(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & (SEND_READY | CLOSED | NO_RECEIVERS) != 0
     }
 
     /// The channel's address: the order in which `select` locks channels.
@@ -150,7 +167,20 @@ impl<T> Chan<T> {
         // SAFETY: the caller holds the lock.
         let inner = unsafe { &*self.inner.get() };
         self.len.store(inner.buf.len(), Ordering::Relaxed);
-        self.closed.store(inner.closed, Ordering::Release);
+        let mut flags = 0;
+        if inner.closed {
+            flags |= CLOSED;
+        }
+        if inner.receivers_gone {
+            flags |= NO_RECEIVERS;
+        }
+        if !inner.buf.is_empty() || !inner.sendq.is_empty() {
+            flags |= RECV_READY;
+        }
+        if inner.buf.len() < self.cap || !inner.recvq.is_empty() {
+            flags |= SEND_READY;
+        }
+        self.flags.store(flags, Ordering::Release);
     }
 }
 

@@ -19,6 +19,8 @@
 use std::cell::{Cell, UnsafeCell};
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use crate::chan::core::{Chan, RecvFail, SendFail};
 use crate::chan::waiter::{Selection, Waiter, Woken};
 use crate::chan::{Receiver, SendError, Sender};
@@ -46,6 +48,10 @@ pub trait Arm {
     unsafe fn enqueue(&self, sel: &Selection, index: usize);
     /// Removes `sel`'s entries. # Safety: the channel is locked.
     unsafe fn dequeue(&self, sel: &Selection);
+    /// Lock-free hint that `try_now` would succeed (from the channel's state
+    /// at its last unlock). Used to skip locking every channel when one arm
+    /// is plainly ready; never trusted without the lock.
+    fn looks_ready(&self) -> bool;
     /// A receive arm holding a value nobody took yet. Only between selects
     /// (no waiter of this arm is queued, so nobody writes its slot).
     fn holds_value(&self) -> bool {
@@ -142,6 +148,9 @@ impl<T> Arm for RecvArm<'_, T> {
             unsafe { c.inner_locked() }.dequeue(sel);
         }
     }
+    fn looks_ready(&self) -> bool {
+        self.chan.is_some_and(Chan::recv_looks_ready)
+    }
     fn holds_value(&self) -> bool {
         // SAFETY: between selects nobody else writes the slot (trait docs).
         unsafe { (*self.slot.get()).is_some() }
@@ -189,6 +198,9 @@ impl<'a, T> SendArm<'a, T> {
 impl<T> Arm for SendArm<'_, T> {
     fn chan_id(&self) -> Option<usize> {
         self.chan.filter(|_| self.armed.get()).map(Chan::id)
+    }
+    fn looks_ready(&self) -> bool {
+        self.armed.get() && self.chan.is_some_and(Chan::send_looks_ready)
     }
     fn lock(&self) {
         if let Some(c) = self.chan {
@@ -289,20 +301,39 @@ impl<T, S: SendSource<T>> SendSource<T> for Option<S> {
 /// Runs a select over `arms`. Used by the macro and the channel methods.
 #[doc(hidden)]
 pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
-    let enabled: Vec<usize> = (0..arms.len())
-        .filter(|&i| arms[i].chan_id().is_some())
+    // Lists on the stack for the usual handful of arms. `locks` holds one
+    // arm per distinct channel, in address order.
+    let mut locks: SmallVec<[(usize, usize); 8]> = arms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.chan_id().map(|id| (id, i)))
         .collect();
-    let mut order = enabled.clone();
+    let mut order: SmallVec<[usize; 8]> = locks.iter().map(|&(_, i)| i).collect();
     shuffle(&mut order);
-    let mut locks = enabled.clone();
-    locks.sort_by_key(|&i| arms[i].chan_id());
-    locks.dedup_by_key(|i| arms[*i].chan_id());
+    // Fast path: an arm that looks ready is tried under its own lock alone.
+    // Random order keeps the choice among ready arms fair.
+    if locks.len() > 1 {
+        for &i in &order {
+            if arms[i].looks_ready() {
+                arms[i].lock();
+                // SAFETY: locked just above.
+                let done = unsafe { arms[i].try_now() };
+                // SAFETY: locked just above.
+                unsafe { arms[i].unlock() };
+                if done {
+                    return Outcome::Arm(i);
+                }
+            }
+        }
+    }
+    locks.sort_unstable();
+    locks.dedup_by_key(|&mut (id, _)| id);
 
-    for &i in &locks {
+    for &(_, i) in &locks {
         arms[i].lock();
     }
     let unlock_all = || {
-        for &i in locks.iter().rev() {
+        for &(_, i) in locks.iter().rev() {
             // SAFETY: locked just above, by this thread.
             unsafe { arms[i].unlock() };
         }
@@ -332,7 +363,8 @@ pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
     }
     unlock_all();
     let woken = sel.wait(deadline);
-    for &i in &enabled {
+    // One dequeue per channel removes every entry of `sel` there.
+    for &(_, i) in &locks {
         arms[i].lock();
         // SAFETY: locked just above.
         unsafe {
