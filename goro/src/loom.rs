@@ -8,8 +8,9 @@
 //! `LockResult`, std's poisons; the runtime never panics while holding one of
 //! these locks, so there is no poison to report).
 //!
-//! Only the modules that are model-checked (the run queues) go through this
-//! facade; the rest of the runtime uses std directly.
+//! Only the modules that are model-checked (the run queues, and the commit
+//! protocol of `chan::waiter`) go through this facade; the rest of the
+//! runtime uses std directly.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).
@@ -66,3 +67,45 @@ impl<T> Mutex<T> {
         }
     }
 }
+
+/// Signals a busy-wait loop: `std::hint::spin_loop` normally; under loom a
+/// yield, so that a model can run the thread being waited for.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::hint::spin_loop();
+}
+
+/// Interior mutability with loom's closure API under both cfgs: `with` for
+/// a shared access, `with_mut` for an exclusive one. Without loom it is
+/// `std::cell::UnsafeCell` and the closures compile to plain pointer
+/// accesses; under loom every access is checked against the happens-before
+/// order (a data race fails the model).
+#[cfg(not(loom))]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Any thread.
+    pub(crate) const fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on a pointer for reading. Whether the read is sound is the
+    /// caller's to argue, as with `std::cell::UnsafeCell::get`.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` on a pointer for writing; as [`UnsafeCell::with`].
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;

@@ -29,6 +29,9 @@ mod error;
 mod future;
 pub(crate) mod waiter;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -25,10 +25,13 @@
 //! - `waker` changes only while no entry points to the `Selection`, or with
 //!   the lock of every channel it is queued on held (async re-polls).
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::mem::ManuallyDrop;
 use std::task::Waker;
 use std::time::Instant;
+
+// Through the facade, so that `RUSTFLAGS="--cfg loom"` model-checks the
+// protocol (`chan::loom_tests`).
+use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -39,7 +42,11 @@ const TAG: usize = 3;
 #[doc(hidden)]
 pub struct Selection {
     state: AtomicUsize,
-    waker: UnsafeCell<Waker>,
+    /// Dropped with the selection only if `owned`; a waiting goroutine's
+    /// own waker is borrowed (uncounted), since the goroutine outlives its
+    /// wait.
+    waker: UnsafeCell<ManuallyDrop<Waker>>,
+    owned: bool,
 }
 
 // SAFETY: `waker` is read by claimers only under the lock of a channel the
@@ -55,10 +62,23 @@ pub(crate) enum Woken {
 }
 
 impl Selection {
+    /// A selection woken through `waker` (an async task's).
     pub(crate) fn new(waker: Waker) -> Selection {
         Selection {
             state: AtomicUsize::new(WAITING),
-            waker: UnsafeCell::new(waker),
+            waker: UnsafeCell::new(ManuallyDrop::new(waker)),
+            owned: true,
+        }
+    }
+
+    /// A selection for the calling goroutine (or thread) to wait on, with
+    /// its waker borrowed. Only the caller, which must not leave its wait
+    /// before the selection is done or aborted.
+    pub(crate) fn for_current_wait() -> Selection {
+        Selection {
+            state: AtomicUsize::new(WAITING),
+            waker: UnsafeCell::new(crate::runtime::park::current_waker_for_wait()),
+            owned: false,
         }
     }
 
@@ -75,14 +95,24 @@ impl Selection {
             .is_ok()
     }
 
-    /// Publishes the claimed arm's outcome and wakes the waiter. Only the
-    /// claimer, once, after writing the slot; `self` may be freed as soon as
-    /// the store lands, so the waker is cloned first.
+    /// Wakes the waiter and publishes the claimed arm's outcome. Only the
+    /// claimer, once, after writing the slot.
+    ///
+    /// The wake comes first, while the state still says `CLAIMED`: the
+    /// owner cannot free the selection (or end its goroutine) before it sees
+    /// `DONE`, so the waker needs no clone (two atomic operations saved per
+    /// hand-off). An owner woken this early sees `CLAIMED` and spins the few
+    /// instructions until `DONE` ([`Selection::wait_claimed`]).
     pub(crate) fn finish(&self, arm: usize) {
-        // SAFETY: the claimer holds the channel lock (module invariants).
-        let waker = unsafe { (*self.waker.get()).clone() };
+        // SAFETY: the claimer holds the channel lock and the selection is
+        // alive until `DONE` is stored (module invariants).
+        self.waker.with(|w| unsafe { (*w).wake_by_ref() });
         self.state.store(arm << 2 | DONE, Ordering::Release);
-        waker.wake();
+    }
+
+    /// True while an arm is claimed but not yet done. Any thread.
+    fn is_claimed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & TAG == CLAIMED
     }
 
     /// The committed arm, if one has finished. Any thread.
@@ -102,12 +132,30 @@ impl Selection {
     /// After a lost `abort`: the claimer is mid-transfer, holding a channel
     /// lock for a few instructions; wait for its `DONE`.
     pub(crate) fn wait_claimed(&self) -> usize {
+        let mut spins = 0u32;
         loop {
             if let Some(arm) = self.done_arm() {
                 return arm;
             }
-            std::hint::spin_loop();
+            spins += 1;
+            Self::pause(spins);
         }
+    }
+
+    /// The claimer may have been preempted by the OS between its wake and
+    /// its `DONE`: after a short spin, let others run.
+    #[cfg(not(loom))]
+    fn pause(spins: u32) {
+        if spins > 100 {
+            crate::yield_now();
+        } else {
+            crate::loom::spin_loop();
+        }
+    }
+
+    #[cfg(loom)]
+    fn pause(_spins: u32) {
+        crate::loom::spin_loop();
     }
 
     /// Blocks (goroutine, or thread) until an arm commits or `deadline`
@@ -116,6 +164,11 @@ impl Selection {
         loop {
             if let Some(arm) = self.done_arm() {
                 return Woken::Arm(arm);
+            }
+            if self.is_claimed() {
+                // Woken by a claimer that has not published `DONE` yet:
+                // parking now would wait for a wake that already happened.
+                return Woken::Arm(self.wait_claimed());
             }
             match deadline {
                 None => crate::park::park(),
@@ -129,10 +182,27 @@ impl Selection {
     /// Replaces the waker. Only the owner, with every lock of the channels it
     /// is queued on held (or while it is queued nowhere).
     pub(crate) unsafe fn set_waker(&self, waker: &Waker) {
-        // SAFETY: by the contract, no claimer reads the waker meanwhile.
-        let slot = unsafe { &mut *self.waker.get() };
-        if !slot.will_wake(waker) {
-            *slot = waker.clone();
+        self.waker.with_mut(|slot| {
+            // SAFETY: by the contract, no claimer reads the waker meanwhile.
+            let slot = unsafe { &mut *slot };
+            if !slot.will_wake(waker) {
+                debug_assert!(self.owned, "set_waker on a borrowed waker");
+                // SAFETY: owned (async selections are), so ours to drop.
+                unsafe { ManuallyDrop::drop(slot) };
+                *slot = ManuallyDrop::new(waker.clone());
+            }
+        });
+    }
+}
+
+impl Drop for Selection {
+    fn drop(&mut self) {
+        if self.owned {
+            self.waker.with_mut(|w| {
+                // SAFETY: owned, dropped once, here, with no claimer left
+                // (module invariants).
+                unsafe { ManuallyDrop::drop(&mut *w) }
+            });
         }
     }
 }

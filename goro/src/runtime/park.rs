@@ -46,6 +46,7 @@
 //! h.join().unwrap();
 //! ```
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
@@ -119,6 +120,24 @@ pub fn current_waker() -> Waker {
     match current_g_ref() {
         Some(g) => g.waker(),
         None => THREAD_WAKER.with(Waker::clone),
+    }
+}
+
+/// The current goroutine's waker without touching its reference count, or
+/// the thread's (counted). For a wait the caller is about to do: the
+/// goroutine outlives it. Only the goroutine or thread itself.
+pub(crate) fn current_waker_for_wait() -> ManuallyDrop<Waker> {
+    match current_g_ref() {
+        Some(g) => g.waker_unowned(),
+        // A counted waker that is never dropped would leak one reference
+        // of the thread's waker per wait: hand out the thread-local's own
+        // copy, bit for bit, which the thread-local keeps alive.
+        None => THREAD_WAKER.with(|w| {
+            // SAFETY: the copy aliases the thread-local's waker, which
+            // outlives any wait on this thread; `ManuallyDrop` keeps the
+            // copy from releasing the reference the original owns.
+            ManuallyDrop::new(unsafe { std::ptr::read(w) })
+        }),
     }
 }
 

@@ -353,7 +353,7 @@ pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
         Mode::Block => None,
         Mode::Deadline(d) => Some(d),
     };
-    let sel = Selection::new(crate::park::current_waker());
+    let sel = Selection::for_current_wait();
     // Queue in the shuffled order too: when two arms wait on the same
     // channel, the counterpart takes the first queued, and that must not
     // always be the first written (Go's TestPseudoRandomSend).
@@ -388,7 +388,7 @@ pub(crate) fn run_one(arm: &dyn Arm, deadline: Option<Instant>) -> bool {
         unsafe { arm.unlock() };
         return true;
     }
-    let sel = Selection::new(crate::park::current_waker());
+    let sel = Selection::for_current_wait();
     // SAFETY: locked; `sel` outlives the entry (dequeued on timeout; a
     // claimer removes it otherwise).
     unsafe {
