@@ -90,6 +90,13 @@ fn downcast<T: 'static>(v: *const (dyn Any + Send)) -> *const T {
 
 /// Drops the goroutine's locals, on the goroutine, as it ends. Destructors
 /// that touch goroutine-locals again get fresh values, dropped in turn.
+pub(crate) fn drop_current_goroutine_locals() {
+    if let Some(g) = current_g_ref() {
+        drop_goroutine_locals(g);
+    }
+}
+
+/// Drops `g`'s locals. Only `g` itself, as it ends.
 pub(crate) fn drop_goroutine_locals(g: &G) {
     drop_all(&g.locals);
 }

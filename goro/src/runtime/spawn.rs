@@ -281,7 +281,11 @@ where
     });
     let theirs = Arc::clone(&packet);
     let g = G::spawn_on(stack, id, move || {
-        theirs.complete(panic::catch_unwind(AssertUnwindSafe(f)));
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // Goroutine-locals go before the result is published, so a joiner
+        // sees their destructors' effects (as a thread's join does).
+        crate::runtime::local::drop_current_goroutine_locals();
+        theirs.complete(result);
     });
     (g, JoinHandle { packet })
 }
