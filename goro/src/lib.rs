@@ -14,11 +14,11 @@
 //! | `runtime.LockOSThread()` | [`runtime::lock_os_thread`] |
 //! | a blocking syscall (the P is handed off) | [`blocking`]`(\|\| ...)`, or automatically after ~10 ms |
 //! | goroutine stacks (2 KiB, growing) | 256 KiB reserved, committed page by page, with a guard page |
-//! | `make(chan T, n)` | [`chan`]`::<T>(n)` → ([`Sender`], [`Receiver`]), both `Clone`; `n == 0` is a rendezvous |
+//! | `make(chan T, n)` | [`chan()`]`::<T>(n)` → ([`Sender`], [`Receiver`]), both `Clone`; `n == 0` is a rendezvous |
 //! | `ch <- v`, `v, ok := <-ch` | `tx.send(v)` (gives `v` back if closed), `rx.recv()` → `None` once closed and drained |
 //! | `close(ch)`, `for v := range ch` | `tx.close()` (or drop every sender), `for v in &rx` |
 //! | `select { case ...: default: }` | [`select!`] with `recv`, `send`, `default` and `timeout` arms; [`select::Select`] for N channels |
-//! | nil channel in a select | an `Option` that is `None`, or [`never`]`()` |
+//! | nil channel in a select | an `Option` that is `None`, or [`never()`] |
 //! | `time.Sleep` | [`time::sleep`], [`time::sleep_until`] |
 //! | `gopark`/`goready` | [`park::park`] / [`park::current_waker`] (for building primitives) |
 //!

@@ -2,16 +2,16 @@
 //!
 //! # G, M and P
 //!
-//! - A **G** ([`g`]) is a goroutine: a stackful coroutine (`corosensei`) on a
+//! - A **G** (`g.rs`) is a goroutine: a stackful coroutine (`corosensei`) on a
 //!   pooled stack, whose control block sits at the top of that stack.
-//! - An **M** ([`m`]) is an OS thread. It runs goroutines only while it owns a
-//!   **P** ([`p`]), a processor: the right to run Go code, with a local run
+//! - An **M** (`m.rs`) is an OS thread. It runs goroutines only while it owns a
+//!   **P** (`p.rs`), a processor: the right to run Go code, with a local run
 //!   queue of 256 slots plus a `runnext` slot and a cache of free stacks.
 //!   There are `GOMAXPROCS` Ps, so at most that many goroutines run at once,
 //!   while any number of Ms may exist (most asleep, or blocked in system
 //!   calls after giving their P away).
 //!
-//! # Finding work ([`m`]'s `find_runnable`, Go's `findRunnable`)
+//! # Finding work (`m.rs`'s `find_runnable`, Go's `findRunnable`)
 //!
 //! Local `runnext`, then the local ring; every 61st tick the global queue
 //! first, so a goroutine there cannot starve behind two that keep waking each
@@ -25,7 +25,16 @@
 //! thread wake-up in between. That P's previous `runnext` moves to the ring,
 //! and a full ring spills half of itself to the global queue.
 //!
-//! # Never stalling ([`sysmon`], [`blocking`](crate::blocking))
+//! # Timers (`timers.rs`)
+//!
+//! Each P keeps a heap of timers (deadline, then arrival order), as Go does;
+//! an M runs its P's due timers before looking at its queues, a thief runs
+//! its victims' due timers, and when every M is idle exactly one of them
+//! sleeps with a timeout set to the earliest deadline, so nothing wakes
+//! periodically when nothing is due. A timer's action is a `Waker`: waking a
+//! goroutine, a thread or an async task are all the same to the heap.
+//!
+//! # Never stalling (`sysmon.rs`, [`blocking`](crate::blocking))
 //!
 //! Go hands a P to another M when its M enters a system call, and preempts
 //! long-running goroutines with signals. Rust code cannot be preempted at an
@@ -53,7 +62,7 @@
 //! channel operation, `park`, `yield_now`, `join`). A reference into a
 //! `thread_local!` taken before such a point may then belong to another thread,
 //! and with optimisation LLVM may even reuse the old thread's TLS address
-//! inside one function (llvm/llvm-project#98479). Use [`goroutine_local!`]
+//! inside one function (llvm/llvm-project#98479). Use [`goroutine_local!`](crate::goroutine_local)
 //! for per-goroutine state and [`lock_os_thread`] when the thread itself
 //! matters. The runtime reads its own thread-locals only through
 //! non-inlined accessors, never across a switch.

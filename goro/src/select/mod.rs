@@ -6,7 +6,7 @@
 //!    after locking their channels in address order (no deadlock between two
 //!    selects that share channels, whatever order their arms are written in).
 //! 2. The first arm that can complete now completes; all locks are released.
-//! 3. Otherwise, with `default`, nothing happens. Otherwise a [`Selection`]
+//! 3. Otherwise, with `default`, nothing happens. Otherwise a `Selection`
 //!    is queued on every arm's channel, the locks are released, and the
 //!    goroutine (or thread) parks until a counterpart claims one arm (the
 //!    commit protocol in `chan::waiter`) or the deadline passes.
