@@ -95,19 +95,41 @@ impl Selection {
             .is_ok()
     }
 
-    /// Wakes the waiter and publishes the claimed arm's outcome. Only the
+    /// Publishes the claimed arm's outcome and wakes the waiter. Only the
     /// claimer, once, after writing the slot.
     ///
-    /// The wake comes first, while the state still says `CLAIMED`: the
-    /// owner cannot free the selection (or end its goroutine) before it sees
-    /// `DONE`, so the waker needs no clone (two atomic operations saved per
-    /// hand-off). An owner woken this early sees `CLAIMED` and spins the few
-    /// instructions until `DONE` ([`Selection::wait_claimed`]).
+    /// Once `DONE` is visible the owner may return and free the selection,
+    /// so nothing may touch it afterwards. A goroutine waiter is first marked
+    /// runnable (it cannot run before it is queued, so it stays alive), then
+    /// `DONE` is published, then it is queued: no reference count, and the
+    /// goroutine never runs before its outcome is there. Any other waker is
+    /// cloned before `DONE` and woken after.
     pub(crate) fn finish(&self, arm: usize) {
-        // SAFETY: the claimer holds the channel lock and the selection is
-        // alive until `DONE` is stored (module invariants).
-        self.waker.with(|w| unsafe { (*w).wake_by_ref() });
-        self.state.store(arm << 2 | DONE, Ordering::Release);
+        let done = arm << 2 | DONE;
+        #[cfg(not(loom))]
+        {
+            let g = self.waker.with(|w| {
+                // SAFETY: the claimer holds the channel lock and the
+                // selection is alive until `DONE` is stored (module
+                // invariants).
+                let w: &Waker = unsafe { &*w };
+                crate::runtime::g::goroutine_of(w).map(std::ptr::NonNull::from)
+            });
+            if let Some(g) = g {
+                // SAFETY: a goroutine waiting on this selection is alive: it
+                // cannot end before `DONE`, nor run before it is queued.
+                let must_queue = unsafe { g.as_ref() }.wake();
+                self.state.store(done, Ordering::Release);
+                if must_queue {
+                    crate::runtime::sched::ready(g);
+                }
+                return;
+            }
+        }
+        // SAFETY: as above: alive until `DONE`.
+        let waker = self.waker.with(|w| unsafe { (**w).clone() });
+        self.state.store(done, Ordering::Release);
+        waker.wake();
     }
 
     /// True while an arm is claimed but not yet done. Any thread.

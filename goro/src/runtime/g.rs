@@ -243,6 +243,19 @@ fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
     crate::runtime::local::drop_goroutine_locals(unsafe { g.as_ref() });
 }
 
+/// The goroutine behind `waker`, if it is a goroutine's waker. Lets a
+/// channel publish its outcome between marking the goroutine runnable and
+/// queueing it (see `chan::waiter::Selection::finish`).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn goroutine_of(waker: &Waker) -> Option<&G> {
+    if !std::ptr::eq(waker.vtable(), &G_WAKER_VTABLE) {
+        return None;
+    }
+    // SAFETY: only G wakers carry this vtable, and their data is a G that
+    // the waker keeps alive (or that outlives a borrowed waker's wait).
+    Some(unsafe { &*(waker.data() as *const G) })
+}
+
 /// Wakes a goroutine from any thread: puts it on a run queue if it was parked.
 pub(crate) fn wake_g(g: &G) {
     if g.wake() {
