@@ -1,12 +1,25 @@
-//! Time, as Go's `time` package: [`sleep`] and [`sleep_until`].
+//! Time, as Go's `time` package: [`sleep`], [`sleep_until`], the channel
+//! timers [`after`], [`tick`], [`Timer`], [`Ticker`], and [`after_func`].
 //!
-//! On a goroutine these park the goroutine on a timer of its P (see the
+//! On a goroutine the sleeps park the goroutine on a timer of its P (see the
 //! runtime's timer heaps), so a sleeping goroutine holds no thread and costs
 //! one heap entry; on a plain thread they sleep the thread. Neither ever
 //! returns before its deadline: a spurious wake-up parks again.
 //!
-//! The channel-based `after`, `tick`, `Timer` and `Ticker` are built on
-//! channels and come with them.
+//! A channel timer is one heap entry whose waker does the firing (sends the
+//! time with `try_send`; re-arms a ticker; starts `after_func`'s goroutine):
+//! no goroutine or thread waits per timer. Timers made off the runtime (a
+//! plain thread, async code) use the runtime's global heap and work the
+//! same. Go 1.23's guarantees hold: after `stop` or `reset` returns no stale
+//! value can be received, a slow reader of a ticker loses ticks instead of
+//! queueing them, and a dropped `Timer`/`Ticker` is stopped and freed at
+//! once (an `after` channel lives until it fires).
+
+mod ticker;
+mod timer;
+
+pub use ticker::{tick, InvalidPeriod, Ticker};
+pub use timer::{after, after_func, Timer};
 
 use std::time::{Duration, Instant};
 
