@@ -134,6 +134,7 @@ impl<T> Chan<T> {
         self.sync_mirrors();
         // SAFETY: locked above, by this thread.
         unsafe { self.lock.unlock() };
+        crate::chan::waiter::deferred::flush();
         r
     }
 
@@ -150,6 +151,7 @@ impl<T> Chan<T> {
         self.sync_mirrors();
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
+        crate::chan::waiter::deferred::flush();
     }
 
     /// The state, for a caller holding the lock through `raw_lock`.

@@ -121,7 +121,7 @@ impl Selection {
                 let must_queue = unsafe { g.as_ref() }.wake();
                 self.state.store(done, Ordering::Release);
                 if must_queue {
-                    crate::runtime::sched::ready(g);
+                    deferred::push(deferred::Wake::Goroutine(g));
                 }
                 return;
             }
@@ -129,6 +129,9 @@ impl Selection {
         // SAFETY: as above: alive until `DONE`.
         let waker = self.waker.with(|w| unsafe { (**w).clone() });
         self.state.store(done, Ordering::Release);
+        #[cfg(not(loom))]
+        deferred::push(deferred::Wake::Waker(waker));
+        #[cfg(loom)]
         waker.wake();
     }
 
@@ -279,4 +282,58 @@ impl<T> Waiter<T> {
     pub(crate) fn belongs_to(&self, sel: &Selection) -> bool {
         std::ptr::eq(self.sel, sel)
     }
+}
+
+/// Wake-ups decided under a channel lock and carried out after it is
+/// released (`Chan` flushes them on every unlock): queueing a goroutine may
+/// wake an idle thread (a futex call), and a foreign waker runs arbitrary
+/// code; neither belongs inside the lock, whose hold time every other
+/// sender and receiver of the channel waits out.
+///
+/// Invariant: the list is only filled while this thread holds a channel
+/// lock, and emptied before that thread can switch goroutines (locks are
+/// never held across a switch), so it never carries wake-ups across a
+/// migration.
+#[cfg(not(loom))]
+pub(crate) mod deferred {
+    use std::cell::RefCell;
+    use std::ptr::NonNull;
+    use std::task::Waker;
+
+    use crate::runtime::g::G;
+
+    pub(crate) enum Wake {
+        /// Marked runnable, not queued yet: alive until queued.
+        Goroutine(NonNull<G>),
+        Waker(Waker),
+    }
+
+    thread_local! {
+        static PENDING: RefCell<Vec<Wake>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Only a thread holding a channel lock.
+    pub(crate) fn push(w: Wake) {
+        PENDING.with(|p| p.borrow_mut().push(w));
+    }
+
+    /// Carries out the wake-ups this thread deferred. Only after releasing a
+    /// channel lock.
+    pub(crate) fn flush() {
+        loop {
+            let Some(w) = PENDING.with(|p| p.borrow_mut().pop()) else {
+                return;
+            };
+            match w {
+                Wake::Goroutine(g) => crate::runtime::sched::ready(g),
+                Wake::Waker(w) => w.wake(),
+            }
+        }
+    }
+}
+
+/// Under loom, `finish` wakes at once (the models count wakes, not locks).
+#[cfg(loom)]
+pub(crate) mod deferred {
+    pub(crate) fn flush() {}
 }
