@@ -19,7 +19,8 @@
 //! | `close(ch)`, `for v := range ch` | `tx.close()` (or drop every sender), `for v in &rx` |
 //! | `select { case ...: default: }` | [`select!`] with `recv`, `send`, `default` and `timeout` arms; [`select::Select`] for N channels |
 //! | nil channel in a select | an `Option` that is `None`, or [`never()`] |
-//! | `time.Sleep` | [`time::sleep`], [`time::sleep_until`] |
+//! | `time.Sleep`, `time.After`, `time.Tick` | [`time::sleep`], [`time::after`], [`time::tick`] |
+//! | `time.Timer`, `time.Ticker`, `time.AfterFunc` | [`time::Timer`] (`stop`/`reset` leave no stale value), [`time::Ticker`] (drops ticks for a slow reader), [`time::after_func`] |
 //! | `gopark`/`goready` | [`park::park`] / [`park::current_waker`] (for building primitives) |
 //!
 //! ```
