@@ -31,9 +31,18 @@ type sample struct {
 }
 
 var workloads = map[string]func(n int) (sample, error){
-	"spawn_join": spawnJoin,
-	"skynet":     skynetBench,
-	"rss_parked": rssParked,
+	"spawn_join":      spawnJoin,
+	"skynet":          skynetBench,
+	"rss_parked":      rssParked,
+	"pingpong":        pingpong,
+	"spsc_unbuffered": func(n int) (sample, error) { return spsc(n, 0) },
+	"spsc_buffered":   func(n int) (sample, error) { return spsc(n, bufferedCap) },
+	"mpmc_4x4":        mpmc4x4,
+	"select4":         select4,
+	"sieve":           sieveBench,
+	"thread_ring":     threadRing,
+	"worker_pool":     workerPool,
+	"sleepers":        sleepers,
 }
 
 // settle is how long to let the last parked goroutines block after the counter
@@ -210,6 +219,9 @@ func main() {
 
 func run(out *output, workload string, n, warmup, runs int) error {
 	f, ok := workloads[workload]
+	if !ok && strings.HasPrefix(workload, "cb_") {
+		f, ok = cbWorkload(workload)
+	}
 	if !ok {
 		return fmt.Errorf("go has no workload %q", workload)
 	}

@@ -16,6 +16,8 @@ pub struct Options {
     pub only: Option<Vec<String>>,
     pub runtimes: Option<Vec<Runtime>>,
     pub quick: bool,
+    /// Also the workloads marked off by default (`Workload::default_on`).
+    pub all: bool,
     pub runs: usize,
     pub rounds: usize,
     pub warmup: usize,
@@ -96,18 +98,31 @@ struct Job<'a> {
 
 pub fn run(opts: &Options) -> Result<Report, String> {
     let workloads: Vec<&Workload> = match &opts.only {
-        None => WORKLOADS.iter().collect(),
-        Some(names) => names
+        None => WORKLOADS
             .iter()
-            .map(|n| {
-                crate::workloads::find(n).ok_or_else(|| {
+            .filter(|w| opts.all || w.default_on)
+            .collect(),
+        Some(names) => {
+            let mut picked: Vec<&Workload> = Vec::new();
+            for n in names {
+                let matched = crate::workloads::select(n);
+                if matched.is_empty() {
                     let known: Vec<_> = WORKLOADS.iter().map(|w| w.name).collect();
-                    format!("unknown workload {n:?}; known: {}", known.join(", "))
-                })
-            })
-            .collect::<Result<_, _>>()?,
+                    return Err(format!(
+                        "unknown workload {n:?} (a name, or a prefix before `_` such as `cb`); known: {}",
+                        known.join(", ")
+                    ));
+                }
+                for w in matched {
+                    if !picked.iter().any(|p| p.name == w.name) {
+                        picked.push(w);
+                    }
+                }
+            }
+            picked
+        }
     };
-    let wanted = |r: Runtime| opts.runtimes.as_ref().map_or(true, |rs| rs.contains(&r));
+    let wanted = |r: Runtime| opts.runtimes.as_ref().is_none_or(|rs| rs.contains(&r));
 
     let go_path = find_on_path("go");
     let go = if opts.no_go {

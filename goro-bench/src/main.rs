@@ -33,7 +33,9 @@ USAGE:
     goro-bench [OPTIONS]
 
 OPTIONS:
-    --only NAME,...       run only these workloads
+    --only NAME,...       run only these workloads; a prefix before `_` picks a group
+                          (`--only cb`: crossbeam-channel's benchmark set)
+    --all                 also the workloads marked off by default (none today)
     --runtimes NAME,...   run only these columns (goro, go, tokio, may, std-thread)
     --quick               tiny sizes (the CI smoke test)
     --runs N              measured runs per cell [default: 5]
@@ -41,7 +43,7 @@ OPTIONS:
                           (spreads bursts of outside load over every column) [default: 1]
     --warmup N            warm-up runs per cell [default: 1]
     --out DIR             where report.{json,md,svg} go [default: <workspace>/target/bench-report]
-    --timeout SECS        per worker process [default: 300, 60 with --quick]
+    --timeout SECS        per worker process [default: 120, 60 with --quick]
     --no-go               leave Go out even if `go` is on PATH
     --list                list the workloads and exit
     -h, --help            this text
@@ -92,6 +94,7 @@ fn harness_main(args: &[String]) -> Result<i32, String> {
         only: None,
         runtimes: None,
         quick: false,
+        all: false,
         runs: 5,
         rounds: 1,
         warmup: 1,
@@ -120,6 +123,7 @@ fn harness_main(args: &[String]) -> Result<i32, String> {
                 )
             }
             "--quick" => opts.quick = true,
+            "--all" => opts.all = true,
             "--runs" => opts.runs = number(&mut it, a)?.max(1),
             "--rounds" => opts.rounds = number(&mut it, a)?.max(1),
             "--warmup" => opts.warmup = number(&mut it, a)?,
@@ -129,10 +133,15 @@ fn harness_main(args: &[String]) -> Result<i32, String> {
             "--list" => {
                 for w in workloads::WORKLOADS {
                     println!(
-                        "{:<12} {:<16} n={:<9} {}",
+                        "{:<26} {:<16} n={:<9} {}{}",
                         w.name,
                         w.unit.label(),
                         w.n,
+                        if w.default_on {
+                            ""
+                        } else {
+                            "[not in the default run] "
+                        },
                         w.what
                     );
                 }
@@ -146,7 +155,7 @@ fn harness_main(args: &[String]) -> Result<i32, String> {
         }
     }
     if opts.timeout.is_zero() {
-        opts.timeout = Duration::from_secs(if opts.quick { 60 } else { 300 });
+        opts.timeout = Duration::from_secs(if opts.quick { 60 } else { 120 });
     }
     if !cfg!(feature = "goro") {
         eprintln!("note: {GORO_OFF}");

@@ -201,11 +201,15 @@ pub struct WorkloadResult {
     pub unit: &'static str,
     pub n: usize,
     pub fresh_process_per_run: bool,
+    /// How each peer runs it.
+    pub peers: &'static str,
     pub cells: Vec<Cell>,
     /// goro's figure over Go's (lower is better for goro).
     pub goro_over_go: Option<f64>,
     #[serde(skip)]
     unit_kind: Option<Unit>,
+    #[serde(skip)]
+    per_item: Option<&'static str>,
 }
 
 impl WorkloadResult {
@@ -216,9 +220,11 @@ impl WorkloadResult {
             unit: w.unit.label(),
             n: if quick { w.quick_n } else { w.n },
             fresh_process_per_run: w.fresh_process,
+            peers: w.peers_note,
             cells: Vec::new(),
             goro_over_go: None,
             unit_kind: Some(w.unit),
+            per_item: w.per_item,
         }
     }
 
@@ -446,7 +452,11 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nLower is better. goro/Go below 1 means goro is ahead. `—`: the runtime has no \
-         such workload (std-thread only spawns, at a reduced n).\n"
+         such workload. The std-thread column is OS threads: `spawn_join` spawns one per \
+         goroutine (at a reduced n); the channel workloads (pingpong, spsc_*, mpmc_4x4, \
+         select4, worker_pool, cb_*) use crossbeam-channel between OS threads. tokio uses \
+         tasks and `tokio::sync::mpsc` (capacity 1 where the workload is unbuffered). Each \
+         workload's details below say how every peer ran it.\n"
     );
     let _ = writeln!(out, "## Machine and command\n");
     for l in machine_lines(report) {
@@ -460,6 +470,9 @@ pub fn markdown(report: &Report) -> String {
     for r in &report.results {
         let u = r.unit_kind.unwrap_or(Unit::NsPerOp);
         let _ = writeln!(out, "### {} (n = {})\n\n{}\n", r.workload, r.n, r.what);
+        if !r.peers.is_empty() {
+            let _ = writeln!(out, "Peers: {}\n", r.peers);
+        }
         let _ = writeln!(
             out,
             "| runtime | n | threads | median | min | max | runs | time/run (median) | peak RSS |"
@@ -489,6 +502,19 @@ pub fn markdown(report: &Report) -> String {
             );
         }
         out.push('\n');
+        if let Some(item) = r.per_item {
+            for c in &r.cells {
+                if let (Some(ms), true) = (c.figure, c.n > 0) {
+                    let _ = writeln!(
+                        out,
+                        "- {}: {:.2} µs per {item} (median run ÷ n, sleep included)",
+                        c.rt.map_or(c.runtime, Runtime::title),
+                        ms * 1e3 / c.n as f64,
+                    );
+                }
+            }
+            out.push('\n');
+        }
     }
     out
 }

@@ -68,7 +68,7 @@ fn run(args: &WorkerArgs, out: &mut WorkerOutput) -> Result<Vec<Sample>, String>
             measure(workloads::may_rt::find(&args.workload).ok_or_else(unsupported)?)
         }
         Runtime::StdThread => {
-            out.threads = n;
+            out.threads = workloads::thread_rt::threads(&args.workload, n);
             measure(workloads::thread_rt::find(&args.workload).ok_or_else(unsupported)?)
         }
         #[cfg(feature = "goro")]

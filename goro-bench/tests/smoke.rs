@@ -51,26 +51,87 @@ fn cell<'a>(row: &'a serde_json::Value, runtime: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("{} has no {runtime} cell", row["workload"]))
 }
 
+/// Every workload, and the runtimes that must produce a figure for it (goro is
+/// checked separately: it is optional).
+const EXPECTED: &[(&str, &[&str])] = &[
+    ("spawn_join", &["tokio", "std-thread"]),
+    ("skynet", &["tokio"]),
+    ("rss_parked", &["tokio"]),
+    ("pingpong", &["tokio", "may", "std-thread"]),
+    ("spsc_unbuffered", &["std-thread"]),
+    ("spsc_buffered", &["tokio", "std-thread"]),
+    ("mpmc_4x4", &["std-thread"]),
+    ("select4", &["tokio", "std-thread"]),
+    ("sieve", &["tokio"]),
+    ("thread_ring", &["tokio", "may"]),
+    ("worker_pool", &["std-thread"]),
+    ("sleepers", &["tokio", "may"]),
+];
+
 #[test]
 fn quick_run_reports_every_workload() {
     let out = out_dir("smoke-all");
-    let report = run_quick(&out, &[], None);
-    for name in ["spawn_join", "skynet", "rss_parked"] {
+    // --all: also anything marked off by default.
+    let report = run_quick(&out, &["--all"], None);
+    let mut names: Vec<String> = EXPECTED.iter().map(|(n, _)| n.to_string()).collect();
+    for (name, peers) in EXPECTED {
         let row = workload(&report, name);
-        // The Rust peers that always build must have produced a figure.
-        let c = cell(row, "tokio");
-        assert_eq!(c["status"], "ok", "{name}/tokio: {c}");
-        assert!(c["figure"].as_f64().is_some(), "{name}/tokio has no figure");
+        for rt in *peers {
+            let c = cell(row, rt);
+            assert_eq!(c["status"], "ok", "{name}/{rt}: {c}");
+            assert!(c["figure"].as_f64().is_some(), "{name}/{rt} has no figure");
+        }
+    }
+    // crossbeam-channel's set: every shape on every channel, with crossbeam itself.
+    for kind in ["spsc", "mpsc", "mpmc", "select_rx", "select_both"] {
+        for cap in ["bounded0", "bounded1", "boundedN", "unbounded"] {
+            names.push(format!("cb_{kind}_{cap}"));
+        }
+    }
+    names.extend([
+        "cb_seq_boundedN".to_string(),
+        "cb_seq_unbounded".to_string(),
+    ]);
+    for name in names.iter().filter(|n| n.starts_with("cb_")) {
+        let c = cell(workload(&report, name), "std-thread");
+        assert_eq!(c["status"], "ok", "{name}/std-thread: {c}");
     }
     if cfg!(feature = "goro") {
-        for name in ["spawn_join", "skynet", "rss_parked"] {
+        for name in &names {
             let c = cell(workload(&report, name), "goro");
             assert_eq!(c["status"], "ok", "{name}/goro: {c}");
+        }
+    }
+    if std::process::Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok()
+    {
+        for name in &names {
+            let c = cell(workload(&report, name), "go");
+            assert_eq!(c["status"], "ok", "{name}/go: {c}");
         }
     }
     let spawn = workload(&report, "spawn_join");
     assert_eq!(cell(spawn, "std-thread")["status"], "ok");
     assert_eq!(cell(spawn, "std-thread")["n"], 100);
+}
+
+#[test]
+fn only_takes_a_group_prefix() {
+    let out = out_dir("smoke-group");
+    let report = run_quick(
+        &out,
+        &["--only", "spsc", "--runtimes", "std-thread"],
+        Some(""),
+    );
+    let names: Vec<&str> = report["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .map(|r| r["workload"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["spsc_unbuffered", "spsc_buffered"]);
 }
 
 #[test]
