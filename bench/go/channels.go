@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -450,4 +451,34 @@ func cbSelectBoth(n, capacity int) uint64 {
 	}
 	wg.Wait()
 	return sum
+}
+
+// timersBench: n timers (deadline 1 h) created, then all stopped.
+func timersBench(n int) (sample, error) {
+	start := time.Now()
+	ts := make([]*time.Timer, n)
+	for i := range ts {
+		ts[i] = time.NewTimer(time.Hour)
+	}
+	stopped := 0
+	for _, t := range ts {
+		if t.Stop() {
+			stopped++
+		}
+	}
+	elapsed := time.Since(start)
+	return sample{elapsed: elapsed}, checkEq("timers stopped", uint64(stopped), uint64(n))
+}
+
+// sleepLateness: the median lateness of n sequential 1 ms sleeps, reported as
+// elapsed = median × n so that the per-op figure is the median.
+func sleepLateness(n int) (sample, error) {
+	late := make([]time.Duration, n)
+	for i := range late {
+		t0 := time.Now()
+		time.Sleep(time.Millisecond)
+		late[i] = time.Since(t0) - time.Millisecond
+	}
+	sort.Slice(late, func(a, b int) bool { return late[a] < late[b] })
+	return sample{elapsed: late[n/2] * time.Duration(n)}, nil
 }

@@ -43,6 +43,8 @@ var workloads = map[string]func(n int) (sample, error){
 	"thread_ring":     threadRing,
 	"worker_pool":     workerPool,
 	"sleepers":        sleepers,
+	"timers":          timersBench,
+	"sleep_lateness":  sleepLateness,
 }
 
 // settle is how long to let the last parked goroutines block after the counter

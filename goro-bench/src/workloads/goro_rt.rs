@@ -30,6 +30,8 @@ pub fn find(workload: &str) -> Option<WorkloadFn> {
         "thread_ring" => thread_ring,
         "worker_pool" => worker_pool,
         "sleepers" => sleepers,
+        "timers" => timers,
+        "sleep_lateness" => sleep_lateness,
         _ => return None,
     }))
 }
@@ -384,6 +386,34 @@ fn sleepers(n: usize) -> Result<Sample, String> {
         .collect();
     join_all(handles)?;
     Ok(Sample::since(start))
+}
+
+fn timers(n: usize) -> Result<Sample, String> {
+    let start = Instant::now();
+    let ts: Vec<_> = (0..n)
+        .map(|_| goro::time::Timer::new(Duration::from_secs(3600)))
+        .collect();
+    let stopped = ts.iter().filter(|t| t.stop()).count();
+    let sample = Sample::since(start);
+    check_eq("timers stopped", stopped as u64, n as u64)?;
+    drop(ts);
+    Ok(sample)
+}
+
+/// Reports the run's median lateness as the per-op figure: elapsed = median × n.
+fn sleep_lateness(n: usize) -> Result<Sample, String> {
+    let mut late: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            goro::time::sleep(Duration::from_millis(1));
+            t0.elapsed().saturating_sub(Duration::from_millis(1))
+        })
+        .collect();
+    late.sort_unstable();
+    Ok(Sample {
+        elapsed: late[n / 2] * n as u32,
+        rss_delta: None,
+    })
 }
 
 fn cb(spec: CbSpec, n: usize) -> Result<Sample, String> {

@@ -381,6 +381,32 @@ pub const WORKLOADS: &[Workload] = &[
         ],
     },
     Workload {
+        name: "timers",
+        what: "n timers (deadline 1 h) created, then all stopped; time per timer (create + stop)",
+        unit: Unit::NsPerOp,
+        n: 1_000_000,
+        quick_n: 1_000,
+        fresh_process: false,
+        default_on: true,
+        peers_note: "Go: time.NewTimer + Stop; goro: goro::time::Timer::new + stop",
+        per_item: None,
+        peers: &[full(Runtime::Goro), full(Runtime::Go)],
+    },
+    Workload {
+        name: "sleep_lateness",
+        what: "n sequential 1 ms sleeps in one goroutine on an otherwise idle runtime; \
+               the figure is the run's median lateness per sleep (the p99 is in the details' max)",
+        unit: Unit::NsPerOp,
+        n: 500,
+        quick_n: 5,
+        fresh_process: false,
+        default_on: true,
+        peers_note: "Go: time.Sleep(1ms); goro: goro::time::sleep(1ms); figure = median of \
+                     (actual - 1 ms) over the n sleeps of a run",
+        per_item: None,
+        peers: &[full(Runtime::Goro), full(Runtime::Go)],
+    },
+    Workload {
         name: "sleepers",
         what: "n goroutines each sleep a pseudo-random 1–10 ms (fixed seed), then all are joined",
         unit: Unit::TotalMs,
