@@ -450,8 +450,8 @@ fn after_in_select_beats_a_never_ready_channel() {
 fn tick_delivers_about_n_ticks_in_n_periods() {
     const N: u32 = 20;
     let d = 5 * MS;
+    let t0 = Instant::now(); // before the ticker starts: its ticks come after t0 + d
     let rx = tick(d);
-    let t0 = Instant::now();
     let end = t0 + N * d;
     let mut n = 0;
     while let Ok(v) = rx.recv_deadline(end) {

@@ -300,7 +300,7 @@ fn find_runnable(rt: &'static Runtime, m: &'static M) -> GRef {
         }
         // Nothing anywhere: give the P back and sleep.
         m.release();
-        if !rt.release_idle_p(p) {
+        if let Some(p) = rt.release_idle_p(p) {
             m.acquire(p);
             continue;
         }

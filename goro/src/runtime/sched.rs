@@ -180,7 +180,11 @@ impl Runtime {
     /// Makes sure someone will look at newly available work: if a P is idle
     /// and no M is spinning, start one spinning. Any thread (Go's `wakep`).
     pub(crate) fn wake_p(&'static self) {
-        if self.npidle() == 0 || self.nmspinning.load(Ordering::Acquire) != 0 {
+        // `SeqCst` pairs with the publish-fence-look in `release_idle_p` and
+        // `hand_off_p`: a global-queue push (a `SeqCst` store) followed by
+        // this load, against `npidle` published then the queue read, cannot
+        // both miss. (Free on x86: a plain load.)
+        if self.npidle.load(Ordering::SeqCst) == 0 || self.nmspinning.load(Ordering::Acquire) != 0 {
             return;
         }
         if self
@@ -240,15 +244,15 @@ impl Runtime {
             return;
         }
         let mut idle = self.idle.lock();
-        // Work may have arrived after the check above, while nobody could see
-        // this P as idle: look again with the lock held.
-        if !self.inject.is_empty() {
-            drop(idle);
-            self.start_m(Some(p), false);
-            return;
-        }
         self.pidle_put(&mut idle, p);
         drop(idle);
+        // Work may have arrived on the global queue after the check above,
+        // while nobody could see this P as idle: publish, fence, look again
+        // (the pusher does the mirror image in `wake_p`).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.inject.is_empty() {
+            self.wake_p();
+        }
         // Its timers now have no M: the sleeper must cover them.
         let when = p.timers.earliest();
         if when != NONE {
@@ -257,15 +261,21 @@ impl Runtime {
     }
 
     /// The M gives up `p` because it found no work. Returns a P back (the
-    /// same or another) if work showed up meanwhile, in which case the caller
-    /// runs again. Only `m`, which owns `p`, calls this.
-    pub(crate) fn release_idle_p(&self, p: &'static P) -> bool {
+    /// same or another) if work showed up on the global queue meanwhile, in
+    /// which case the caller runs again with it. Only `m`, which owns `p`.
+    pub(crate) fn release_idle_p(&self, p: &'static P) -> Option<&'static P> {
         let mut idle = self.idle.lock();
-        if !self.inject.is_empty() {
-            return false;
-        }
+        // Publish the idle P first, then look at the global queue: a thread
+        // without a P pushes there and then reads `npidle` (in `wake_p`), so
+        // with a full fence on both sides one of us sees the other. Looking
+        // first and publishing after would let both miss (a lost wake-up:
+        // a goroutine on the global queue and every M asleep).
         self.pidle_put(&mut idle, p);
-        true
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.inject.is_empty() {
+            return None;
+        }
+        self.pidle_get(&mut idle)
     }
 
     /// Puts `m` to sleep on the idle list until it is handed a P. Only `m`'s
