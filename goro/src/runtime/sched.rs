@@ -343,16 +343,21 @@ impl Runtime {
         }
     }
 
-    /// Sysmon's idle sleep: waits while every P stays idle, or `max` passes.
-    /// Only the sysmon thread calls this.
-    pub(crate) fn sysmon_wait(&self, max: Duration) {
+    /// Sysmon's idle sleep: waits while every P stays idle, or until `max`
+    /// passes (`None`: no limit). Only the sysmon thread calls this.
+    pub(crate) fn sysmon_wait(&self, max: Option<Duration>) {
         let mut asleep = self.sysmon_idle.lock();
         *asleep = true;
         self.sysmon_sleeping.store(true, Ordering::Release);
         // Re-check after announcing the sleep: a P that got busy before the
         // flag was visible would not have woken us.
         if self.npidle() == self.nprocs() {
-            self.sysmon_cv.wait_while_for(&mut asleep, |a| *a, max);
+            match max {
+                Some(max) => {
+                    self.sysmon_cv.wait_while_for(&mut asleep, |a| *a, max);
+                }
+                None => self.sysmon_cv.wait_while(&mut asleep, |a| *a),
+            }
         }
         self.sysmon_sleeping.store(false, Ordering::Release);
     }

@@ -60,9 +60,23 @@ fn run(rt: &'static Runtime) {
     let mut delay = MIN_DELAY;
     let mut quiet_rounds = 0u32;
     let mut last_trim = now;
+    // While every P is idle, sysmon wakes once more (after TRIM_EVERY, to
+    // trim the stacks the work left behind) and then sleeps until a P gets
+    // busy: nothing wakes periodically in an idle program.
+    let mut trimmed_while_idle = false;
     loop {
         if rt.npidle() == rt.nprocs() {
-            rt.sysmon_wait(TRIM_EVERY);
+            rt.sysmon_wait((!trimmed_while_idle).then_some(TRIM_EVERY));
+            if rt.npidle() == rt.nprocs() {
+                // Twice: the second call also takes the stacks freed since
+                // the last periodic trim (the pool trims what sat through
+                // one call).
+                rt.stacks.trim_idle();
+                rt.stacks.trim_idle();
+                trimmed_while_idle = true;
+            } else {
+                trimmed_while_idle = false;
+            }
             delay = MIN_DELAY;
             quiet_rounds = 0;
         } else {
