@@ -321,8 +321,8 @@ impl Runtime {
 
     /// Makes `g` runnable: on this thread's P (in `runnext`, so the woken
     /// goroutine runs next, on the waker's P) or else on the global queue.
-    /// Any thread (Go's `ready`). False if it went to the global queue.
-    pub(crate) fn ready(&'static self, g: GRef) -> bool {
+    /// Any thread (Go's `ready`).
+    pub(crate) fn ready(&'static self, g: GRef) {
         let local = m::with_p(|p| {
             // SAFETY: `with_p` hands us the P this thread owns.
             unsafe { p.runq.push(g, true, &self.inject) }
@@ -331,7 +331,6 @@ impl Runtime {
             self.inject.push(g);
         }
         self.wake_p();
-        local.is_some()
     }
 
     fn wake_sysmon(&self) {
@@ -365,7 +364,7 @@ impl Runtime {
 
 /// Puts a woken goroutine on a run queue. Any thread.
 pub(crate) fn ready(g: GRef) {
-    rt().ready(g);
+    rt().ready(g)
 }
 
 /// Returns a finished goroutine's stack: to this thread's P cache, else to
