@@ -8,18 +8,19 @@
 //! `LockResult`, std's poisons; the runtime never panics while holding one of
 //! these locks, so there is no poison to report).
 //!
-//! Only the modules that are model-checked (the run queues, and the commit
-//! protocol of `chan::waiter`) go through this facade; the rest of the
+//! Only the modules that are model-checked (the run queues, a goroutine's
+//! park token, and the commit protocol of `chan::waiter`) go through this
+//! facade; the rest of the
 //! runtime uses std directly.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 /// The guard [`Mutex::lock`] returns.
 #[cfg(not(loom))]

@@ -12,6 +12,13 @@
 //! that the protocol does not order fails the model; replacing the waker
 //! once the owner is done stands for the `Selection` being freed.
 //!
+//! The park models (`loom_park_*`) go one step further and run the real
+//! waiting side too: a stand-in goroutine ([`ModelG`]) with the real park
+//! token (`runtime::park_state`), the real `Selection::check` between parks,
+//! and the real goroutine path of `Selection::finish` (wake, then `DONE`,
+//! then queue). They found two lost wake-ups that the yield-based models
+//! above could not see.
+//!
 //! Run (what `.ci/run` does):
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p goro --release --lib --target-dir target/loom -- loom`
 
@@ -24,7 +31,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::waiter::Selection;
+use super::waiter::{ModelG, Selection};
 use crate::loom::Mutex;
 
 /// A waker that counts its wakes.
@@ -545,4 +552,65 @@ fn loom_cancel_vs_send() {
         assert_eq!(places[0].1, 5);
         assert_eq!(wakes(&count), usize::from(outcome.is_some()));
     });
+}
+
+/// (7) Park against claim, as a goroutine does it: the owner looks
+/// (`check`), parks through its token (consume, or switch out and let its M
+/// make the park real, then sleep until queued), and looks again; claimers
+/// finish it through the goroutine path of `finish`. With `stale_token` the
+/// owner starts with a token left by an earlier wait (a wake that landed
+/// after it had already seen its outcome), which is what made the M's
+/// failed park and a waker's no-op race. A lost wake-up is a loom deadlock.
+fn park_vs_claimers(stale_token: bool, claimers: usize) {
+    loom::model(move || {
+        let g = Arc::new(ModelG::new());
+        if stale_token {
+            assert!(!g.park.wake(), "a running goroutine is not queued");
+        }
+        let sel = Arc::new(Selection::new(g.waker()));
+        let slots: Vec<Slot> = (0..claimers).map(|_| slot(None)).collect();
+        let handles: Vec<_> = (0..claimers)
+            .map(|arm| {
+                let (sel, slot, g) = (sel.clone(), slots[arm].clone(), g.clone());
+                thread::spawn(move || {
+                    if sel.try_claim(arm) {
+                        // SAFETY: claimed: the slot is ours until `finish`.
+                        slot.with_mut(|p| unsafe { *p = Some(arm as u32) });
+                        sel.finish(arm);
+                    }
+                    drop(g);
+                })
+            })
+            .collect();
+        let arm = loop {
+            if let Some(arm) = sel.check() {
+                break arm;
+            }
+            g.park();
+        };
+        assert_eq!(read(&slots[arm]), Some(arm as u32));
+        for h in handles {
+            h.join().unwrap();
+        }
+        for (i, s) in slots.iter().enumerate() {
+            if i != arm {
+                assert_eq!(read(s), None, "a second arm committed");
+            }
+        }
+    });
+}
+
+#[test]
+fn loom_park_one_claimer() {
+    park_vs_claimers(false, 1);
+}
+
+#[test]
+fn loom_park_one_claimer_stale_token() {
+    park_vs_claimers(true, 1);
+}
+
+#[test]
+fn loom_park_two_claimers_stale_token() {
+    park_vs_claimers(true, 2);
 }

@@ -106,25 +106,18 @@ impl Selection {
     /// cloned before `DONE` and woken after.
     pub(crate) fn finish(&self, arm: usize) {
         let done = arm << 2 | DONE;
-        #[cfg(not(loom))]
-        {
-            let g = self.waker.with(|w| {
-                // SAFETY: the claimer holds the channel lock and the
-                // selection is alive until `DONE` is stored (module
-                // invariants).
-                let w: &Waker = unsafe { &*w };
-                crate::runtime::g::goroutine_of(w).map(std::ptr::NonNull::from)
-            });
-            if let Some(g) = g {
-                // SAFETY: a goroutine waiting on this selection is alive: it
-                // cannot end before `DONE`, nor run before it is queued.
-                let must_queue = unsafe { g.as_ref() }.wake();
-                self.state.store(done, Ordering::Release);
-                if must_queue {
-                    deferred::push(deferred::Wake::Goroutine(g));
-                }
-                return;
+        // SAFETY: the claimer holds the channel lock and the selection is
+        // alive until `DONE` is stored (module invariants).
+        let direct = self.waker.with(|w| direct::target_of(unsafe { &*w }));
+        if let Some(target) = direct {
+            // A goroutine waiting on this selection is alive: it cannot end
+            // before `DONE`, nor run before it is queued.
+            let must_queue = target.park_state().wake();
+            self.state.store(done, Ordering::Release);
+            if must_queue {
+                target.queue();
             }
+            return;
         }
         // SAFETY: as above: alive until `DONE`.
         let waker = self.waker.with(|w| unsafe { (**w).clone() });
@@ -135,9 +128,21 @@ impl Selection {
         waker.wake();
     }
 
-    /// True while an arm is claimed but not yet done. Any thread.
-    fn is_claimed(&self) -> bool {
-        self.state.load(Ordering::Acquire) & TAG == CLAIMED
+    /// One look at the state, for a waiter between parks: `Some` once the
+    /// wait is over (an arm is done, or claimed and about to be).
+    ///
+    /// One load decides: `CLAIMED` may turn `DONE` at any moment, and two
+    /// loads could see `CLAIMED` ("not done") and then `DONE` ("not
+    /// claimed"), and park after the wake-up was spent. Only the owner.
+    pub(crate) fn check(&self) -> Option<usize> {
+        let s = self.state.load(Ordering::Acquire);
+        match s & TAG {
+            DONE => Some(s >> 2),
+            // Woken by a claimer that has not published `DONE` yet: parking
+            // now would wait for a wake-up that already happened.
+            CLAIMED => Some(self.wait_claimed()),
+            _ => None,
+        }
     }
 
     /// The committed arm, if one has finished. Any thread.
@@ -187,13 +192,8 @@ impl Selection {
     /// passes. Only the owner of the selection.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
         loop {
-            if let Some(arm) = self.done_arm() {
+            if let Some(arm) = self.check() {
                 return Woken::Arm(arm);
-            }
-            if self.is_claimed() {
-                // Woken by a claimer that has not published `DONE` yet:
-                // parking now would wait for a wake that already happened.
-                return Woken::Arm(self.wait_claimed());
             }
             match deadline {
                 None => crate::park::park(),
@@ -284,6 +284,133 @@ impl<T> Waiter<T> {
     }
 }
 
+/// Waiters that `finish` marks runnable before publishing `DONE` and queues
+/// after (no waker clone, no reference count): goroutines; under loom, the
+/// models' stand-in goroutines, so the models run this very path.
+#[cfg(not(loom))]
+mod direct {
+    use std::ptr::NonNull;
+    use std::task::Waker;
+
+    use super::deferred;
+    use crate::runtime::g::{goroutine_of, G};
+    use crate::runtime::park_state::ParkState;
+
+    pub(super) struct Target(NonNull<G>);
+
+    /// The goroutine behind `waker`, if it is one. With the channel lock.
+    pub(super) fn target_of(waker: &Waker) -> Option<Target> {
+        goroutine_of(waker).map(|g| Target(NonNull::from(g)))
+    }
+
+    impl Target {
+        pub(super) fn park_state(&self) -> &ParkState {
+            // SAFETY: a waiting goroutine is alive until it is queued.
+            unsafe { self.0.as_ref() }.park_state()
+        }
+
+        /// Queues the goroutine once the channel lock is released.
+        pub(super) fn queue(self) {
+            deferred::push(deferred::Wake::Goroutine(self.0));
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use model_g::ModelG;
+
+#[cfg(loom)]
+use model_g as direct;
+
+/// A goroutine for the loom models: its park token, and a flag under a
+/// lock and condvar that stands for its run queue (loom 0.7's
+/// `thread::park`/`unpark` loses unparks, so it cannot stand in here).
+#[cfg(loom)]
+mod model_g {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    use loom::sync::{Condvar, Mutex};
+
+    use crate::runtime::park_state::ParkState;
+
+    pub(crate) struct ModelG {
+        pub(crate) park: ParkState,
+        queued: Mutex<bool>,
+        runnable: Condvar,
+    }
+
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+
+    fn clone(data: *const ()) -> RawWaker {
+        RawWaker::new(data, &VTABLE)
+    }
+
+    fn noop(_: *const ()) {}
+
+    impl ModelG {
+        pub(crate) fn new() -> ModelG {
+            ModelG {
+                park: ParkState::new(),
+                queued: Mutex::new(false),
+                runnable: Condvar::new(),
+            }
+        }
+
+        /// A waker that `finish` recognises, as it does a goroutine's. It
+        /// must not outlive `self`.
+        pub(crate) fn waker(&self) -> Waker {
+            let raw = RawWaker::new(self as *const ModelG as *const (), &VTABLE);
+            // SAFETY: the vtable ignores wakes and drops; data is only read
+            // by `target_of`, while the model keeps `self` alive.
+            unsafe { Waker::from_raw(raw) }
+        }
+
+        /// `park()` on a goroutine: consume a token, or switch out and let
+        /// the "M" make the park real, then sleep until queued. Only the
+        /// model goroutine's own thread.
+        pub(crate) fn park(&self) {
+            if self.park.try_consume_token() || !self.park.finish_park() {
+                return;
+            }
+            let mut queued = self.queued.lock().unwrap();
+            while !*queued {
+                queued = self.runnable.wait(queued).unwrap();
+            }
+            *queued = false;
+        }
+    }
+
+    pub(crate) struct Target(std::ptr::NonNull<ModelG>);
+
+    pub(crate) fn target_of(waker: &Waker) -> Option<Target> {
+        if !std::ptr::eq(waker.vtable(), &VTABLE) {
+            return None;
+        }
+        // SAFETY: only `ModelG::waker` makes wakers with this vtable, and
+        // the model keeps the `ModelG` alive while its selection waits.
+        Some(Target(unsafe {
+            std::ptr::NonNull::new_unchecked(waker.data() as *mut ModelG)
+        }))
+    }
+
+    impl Target {
+        fn g(&self) -> &ModelG {
+            // SAFETY: the model keeps the `ModelG` alive while it waits.
+            unsafe { self.0.as_ref() }
+        }
+
+        pub(crate) fn park_state(&self) -> &ParkState {
+            &self.g().park
+        }
+
+        /// Puts the goroutine "on a run queue": it may run again.
+        pub(crate) fn queue(self) {
+            *self.g().queued.lock().unwrap() = true;
+            self.g().runnable.notify_one();
+        }
+    }
+}
+
 /// Wake-ups decided under a channel lock and carried out after it is
 /// released (`Chan` flushes them on every unlock): queueing a goroutine may
 /// wake an idle thread (a futex call), and a foreign waker runs arbitrary
@@ -313,17 +440,27 @@ pub(crate) mod deferred {
     }
 
     /// Only a thread holding a channel lock.
+    ///
+    /// Never inlined, like every access to `PENDING`: a goroutine may resume
+    /// on another thread after a switch, and LLVM could otherwise reuse the
+    /// first thread's TLS address across it (llvm/llvm-project#98479); two
+    /// threads would then share one list.
+    #[inline(never)]
     pub(crate) fn push(w: Wake) {
         PENDING.with(|p| p.borrow_mut().push(w));
     }
 
+    /// Takes the next deferred wake-up of this thread. Never inlined (see
+    /// [`push`]).
+    #[inline(never)]
+    fn pop() -> Option<Wake> {
+        PENDING.with(|p| p.borrow_mut().pop())
+    }
+
     /// Carries out the wake-ups this thread deferred. Only after releasing a
-    /// channel lock.
+    /// channel lock. Each is popped afresh: a foreign waker may run any code.
     pub(crate) fn flush() {
-        loop {
-            let Some(w) = PENDING.with(|p| p.borrow_mut().pop()) else {
-                return;
-            };
+        while let Some(w) = pop() {
             match w {
                 Wake::Goroutine(g) => crate::runtime::sched::ready(g),
                 Wake::Waker(w) => w.wake(),

@@ -8,37 +8,24 @@
 //! holds one more. A stale waker can therefore never wake a stranger that
 //! reused the stack; it finds the G `DONE` and does nothing.
 //!
-//! # The park state machine (`state`)
+//! # Park and wake
 //!
-//! ```text
-//!   IDLE ──wake──▶ NOTIFIED ──park (consumes token)──▶ IDLE
-//!   IDLE ──park, switched out, M CASes──▶ PARKED ──wake──▶ IDLE + ready()
-//!   any ──goroutine returns──▶ DONE
-//! ```
-//!
-//! Invariants:
-//! - `IDLE` means running or runnable (in exactly one run queue, or held by an M).
-//! - `PARKED` is only ever set by the M that switched the goroutine out, after
-//!   the switch, so a waker that sees `PARKED` knows no thread is on the G's
-//!   stack and may hand it to a run queue. Exactly one waker wins that CAS.
-//! - A wake that lands while the goroutine still runs leaves a token
-//!   (`NOTIFIED`); the next `park` consumes it and returns at once, so a wake
-//!   is never lost. As with `std::thread::park`, a park may therefore return
-//!   without a fresh wake: every caller re-checks its condition in a loop.
-//! - The coroutine is resumed only by the one M that took the G from a run
-//!   queue (or that switched it out and re-runs it), so `coroutine` is never
-//!   touched by two threads at once.
+//! `park` holds the token state machine ([`ParkState`]). The coroutine is
+//! resumed only by the one M that took the G from a run queue (or that
+//! switched it out and re-runs it), so `coroutine` is never touched by two
+//! threads at once.
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::mem::{self, ManuallyDrop};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::runtime::m::M;
+use crate::runtime::park_state::ParkState;
 use crate::stack::{Stack, StackError};
 
 /// Why a goroutine switched back to its M.
@@ -56,17 +43,12 @@ pub(crate) enum Switch {
 pub(crate) type GoCoroutine = Coroutine<(), Switch, (), Stack>;
 pub(crate) type GoYielder = Yielder<(), Switch>;
 
-pub(crate) const IDLE: u8 = 0;
-pub(crate) const NOTIFIED: u8 = 1;
-pub(crate) const PARKED: u8 = 2;
-pub(crate) const DONE: u8 = 3;
-
 /// Goroutine-local values, dropped on the goroutine when it finishes.
 pub(crate) type Locals = Vec<(usize, Box<dyn Any + Send>)>;
 
 pub(crate) struct G {
     pub(crate) id: u64,
-    state: AtomicU8,
+    park: ParkState,
     refs: AtomicUsize,
     /// Set once by the goroutine itself on first run.
     yielder: Cell<*const GoYielder>,
@@ -94,7 +76,7 @@ impl G {
         });
         let g = G {
             id,
-            state: AtomicU8::new(IDLE),
+            park: ParkState::new(),
             refs: AtomicUsize::new(1),
             yielder: Cell::new(ptr::null()),
             coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
@@ -132,57 +114,35 @@ impl G {
         unsafe { (*yielder).suspend(why) };
     }
 
-    /// The park fast path: consume a pending wake token. Only the goroutine
-    /// itself calls it.
+    /// The park fast path: consumes a pending wake token. Only the
+    /// goroutine itself.
     pub(crate) fn try_consume_token(&self) -> bool {
-        // A plain load first: usually there is no token, and then the CAS
-        // would be wasted (the M's `finish_park` catches a late one).
-        self.state.load(Ordering::Relaxed) == NOTIFIED
-            && self
-                .state
-                .compare_exchange(NOTIFIED, IDLE, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        self.park.try_consume_token()
     }
 
-    /// After a `Switch::Park`, the M tries to make the park real. False means
-    /// a wake came in between: the token is consumed and the goroutine must
-    /// run again. Only the M that switched it out calls this.
+    /// After a `Switch::Park`, the M tries to make the park real; false
+    /// means a wake came in between and the goroutine must run again. Only
+    /// the M that switched it out.
     pub(crate) fn finish_park(&self) -> bool {
-        match self
-            .state
-            .compare_exchange(IDLE, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(_) => {
-                self.state.store(IDLE, Ordering::Release);
-                false
-            }
-        }
+        self.park.finish_park()
     }
 
-    /// Records that the goroutine has returned. Only its M calls this.
+    /// Records that the goroutine has returned. Only its M.
     pub(crate) fn mark_done(&self) {
-        self.state.store(DONE, Ordering::Release);
+        self.park.mark_done();
+    }
+
+    /// The goroutine's park token, for a waker that queues it itself
+    /// (`chan::waiter::Selection::finish`). Any thread.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn park_state(&self) -> &ParkState {
+        &self.park
     }
 
     /// Any thread. True when the caller won the right to put the G on a run
     /// queue (it was parked); false when a token was left or it is gone.
     pub(crate) fn wake(&self) -> bool {
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
-            let (to, readies) = match s {
-                IDLE => (NOTIFIED, false),
-                PARKED => (IDLE, true),
-                _ => return false,
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return readies,
-                Err(now) => s = now,
-            }
-        }
+        self.park.wake()
     }
 
     pub(crate) fn acquire_ref(&self) {

@@ -79,6 +79,7 @@ pub(crate) mod timers;
 mod builder;
 pub(crate) mod local;
 pub(crate) mod park;
+pub(crate) mod park_state;
 pub(crate) mod spawn;
 
 pub use crate::stack::StackError;

@@ -417,6 +417,9 @@ fn shuffle(v: &mut [usize]) {
 }
 
 /// A per-thread xorshift generator: cheap, and good enough to be fair.
+/// Never inlined, so that its TLS address is never reused across a goroutine
+/// switch (llvm/llvm-project#98479).
+#[inline(never)]
 fn fast_rand() -> u64 {
     static SEED: std::sync::atomic::AtomicU64 =
         std::sync::atomic::AtomicU64::new(0x9E37_79B9_7F4A_7C15);
