@@ -658,3 +658,47 @@ fn thread_limit_ends_the_program_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("exceeds the 4-thread limit"), "{err}");
 }
+
+#[test]
+fn a_goroutine_woken_by_one_that_keeps_running_still_runs() {
+    let name = "a_goroutine_woken_by_one_that_keeps_running_still_runs";
+    if child_part(name, || {
+        // `ready` wakes no M for a goroutine put in an empty `runnext`; if
+        // the waker then computes instead of blocking, sysmon must start an
+        // M that steals it. Retakes are off, so only that rescue can help.
+        runtime::Builder::new()
+            .retake_after(Duration::from_secs(3600))
+            .start()
+            .unwrap();
+        let ran = goro::run(|| {
+            let (tx, rx) = goro::chan::<u32>(0);
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            let b = goro::go(move || {
+                rx.recv().unwrap();
+                f.store(true, Ordering::Release);
+            });
+            goro::time::sleep(Duration::from_millis(20)); // b parks in recv
+                                                          // Let the M that ran the timer go back to sleep.
+            let settle = Instant::now() + Duration::from_millis(5);
+            while Instant::now() < settle {
+                std::hint::spin_loop();
+            }
+            tx.send(1).unwrap();
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while !flag.load(Ordering::Acquire) && Instant::now() < give_up {
+                std::hint::spin_loop();
+            }
+            let ran = flag.load(Ordering::Acquire);
+            b.join().unwrap();
+            ran
+        });
+        assert!(ran, "the woken goroutine waited for its waker to stop");
+        println!("CHILD-OK");
+    }) {
+        return;
+    }
+    let out = spawn_child(name, &[("GOMAXPROCS", "2")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD-OK"));
+}

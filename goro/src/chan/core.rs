@@ -38,7 +38,7 @@ const NO_RECEIVERS: u8 = 8;
 use parking_lot::lock_api::RawMutex as _;
 use parking_lot::RawMutex;
 
-use crate::chan::waiter::{Selection, Waiter};
+use crate::chan::waiter::{Selection, Waiter, Wakes};
 
 #[doc(hidden)]
 pub struct Chan<T> {
@@ -66,6 +66,8 @@ pub(crate) struct Inner<T> {
     receivers_gone: bool,
     recvq: VecDeque<Waiter<T>>,
     sendq: VecDeque<Waiter<T>>,
+    /// Wake-ups decided under the lock, run by the unlocker after it.
+    wakes: Wakes,
 }
 
 /// Why a send could not complete now.
@@ -90,6 +92,7 @@ impl<T> Chan<T> {
                 receivers_gone: false,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),
+                wakes: Wakes::default(),
             }),
             cap,
             len: AtomicUsize::new(0),
@@ -131,10 +134,8 @@ impl<T> Chan<T> {
         self.lock.lock();
         // SAFETY: the lock is held, so `inner` is ours until `unlock`.
         let r = f(unsafe { &mut *self.inner.get() });
-        self.sync_mirrors();
         // SAFETY: locked above, by this thread.
-        unsafe { self.lock.unlock() };
-        crate::chan::waiter::deferred::flush();
+        unsafe { self.raw_unlock() };
         r
     }
 
@@ -149,9 +150,11 @@ impl<T> Chan<T> {
     /// The caller holds the lock, taken by `raw_lock` on this thread.
     pub(crate) unsafe fn raw_unlock(&self) {
         self.sync_mirrors();
+        // SAFETY: the lock is held (contract): `inner` is ours.
+        let wakes = std::mem::take(unsafe { &mut (*self.inner.get()).wakes });
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
-        crate::chan::waiter::deferred::flush();
+        wakes.run();
     }
 
     /// The state, for a caller holding the lock through `raw_lock`.
@@ -194,7 +197,7 @@ impl<T> Inner<T> {
         }
         while let Some(w) = self.recvq.pop_front() {
             if w.claim() {
-                w.deliver(Some(value));
+                w.deliver(Some(value), &mut self.wakes);
                 return Ok(());
             }
         }
@@ -211,7 +214,7 @@ impl<T> Inner<T> {
             // A slot freed up: the first waiting sender moves into it.
             while let Some(w) = self.sendq.pop_front() {
                 if w.claim() {
-                    self.buf.push_back(w.take());
+                    self.buf.push_back(w.take(&mut self.wakes));
                     break;
                 }
             }
@@ -219,7 +222,7 @@ impl<T> Inner<T> {
         }
         while let Some(w) = self.sendq.pop_front() {
             if w.claim() {
-                return Ok(w.take());
+                return Ok(w.take(&mut self.wakes));
             }
         }
         if self.closed {
@@ -259,7 +262,7 @@ impl<T> Inner<T> {
         self.receivers_gone = true;
         for w in std::mem::take(&mut self.sendq) {
             if w.claim() {
-                w.fail();
+                w.fail(&mut self.wakes);
             }
         }
     }
@@ -267,12 +270,12 @@ impl<T> Inner<T> {
     fn fail_all(&mut self) {
         for w in std::mem::take(&mut self.recvq) {
             if w.claim() {
-                w.deliver(None);
+                w.deliver(None, &mut self.wakes);
             }
         }
         for w in std::mem::take(&mut self.sendq) {
             if w.claim() {
-                w.fail();
+                w.fail(&mut self.wakes);
             }
         }
     }
@@ -283,7 +286,7 @@ impl<T> Inner<T> {
     pub(crate) fn put_back(&mut self, value: T) {
         while let Some(w) = self.recvq.pop_front() {
             if w.claim() {
-                w.deliver(Some(value));
+                w.deliver(Some(value), &mut self.wakes);
                 return;
             }
         }

@@ -31,7 +31,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::waiter::{ModelG, Selection};
+use super::waiter::{ModelG, Selection, Wakes};
 use crate::loom::Mutex;
 
 /// A waker that counts its wakes.
@@ -51,6 +51,15 @@ fn counting_waker() -> (std::sync::Arc<Count>, Waker) {
 
 fn wakes(count: &Count) -> usize {
     count.0.load(SeqCst)
+}
+
+/// `Selection::finish`, then its wake-up at once (the miniature channels
+/// model no lock hold times, so running it inside their lock changes
+/// nothing the models check).
+fn finish_now(sel: &Selection, arm: usize) {
+    let mut wakes = Wakes::default();
+    sel.finish(arm, &mut wakes);
+    wakes.run();
 }
 
 /// Where a value travels: a select arm's slot (`RecvArm`/`SendArm::slot`).
@@ -82,20 +91,20 @@ impl Entry {
     fn deliver(self, value: Option<u32>) {
         // SAFETY: claimed; loom checks the write against the owner's reads.
         self.slot.with_mut(|p| unsafe { *p = value });
-        self.sel.finish(self.arm);
+        finish_now(&self.sel, self.arm);
     }
 
     /// `Waiter::take`: take the sender's value, then finish.
     fn take(self) -> u32 {
         // SAFETY: as in `deliver`.
         let v = self.slot.with_mut(|p| unsafe { (*p).take() });
-        self.sel.finish(self.arm);
+        finish_now(&self.sel, self.arm);
         v.expect("queued sender without a value")
     }
 
     /// `Waiter::fail`: finish without moving anything.
     fn fail(self) {
-        self.sel.finish(self.arm);
+        finish_now(&self.sel, self.arm);
     }
 
     fn belongs_to(&self, sel: &Arc<Selection>) -> bool {
@@ -229,7 +238,7 @@ fn commit_step(owner: Owner) {
                     }
                     // SAFETY: claimed; loom checks it against the reads.
                     slot.with_mut(|p| unsafe { *p = Some(10 + arm as u32) });
-                    sel.finish(arm);
+                    finish_now(&sel, arm);
                     true
                 })
             })
@@ -576,7 +585,7 @@ fn park_vs_claimers(stale_token: bool, claimers: usize) {
                     if sel.try_claim(arm) {
                         // SAFETY: claimed: the slot is ours until `finish`.
                         slot.with_mut(|p| unsafe { *p = Some(arm as u32) });
-                        sel.finish(arm);
+                        finish_now(&sel, arm);
                     }
                     drop(g);
                 })

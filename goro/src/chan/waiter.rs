@@ -95,8 +95,9 @@ impl Selection {
             .is_ok()
     }
 
-    /// Publishes the claimed arm's outcome and wakes the waiter. Only the
-    /// claimer, once, after writing the slot.
+    /// Publishes the claimed arm's outcome and decides the waiter's wake-up,
+    /// which the claimer carries out once it has released the channel lock
+    /// (`wakes`). Only the claimer, once, after writing the slot.
     ///
     /// Once `DONE` is visible the owner may return and free the selection,
     /// so nothing may touch it afterwards. A goroutine waiter is first marked
@@ -104,7 +105,7 @@ impl Selection {
     /// `DONE` is published, then it is queued: no reference count, and the
     /// goroutine never runs before its outcome is there. Any other waker is
     /// cloned before `DONE` and woken after.
-    pub(crate) fn finish(&self, arm: usize) {
+    pub(crate) fn finish(&self, arm: usize, wakes: &mut Wakes) {
         let done = arm << 2 | DONE;
         // SAFETY: the claimer holds the channel lock and the selection is
         // alive until `DONE` is stored (module invariants).
@@ -115,17 +116,14 @@ impl Selection {
             let must_queue = target.park_state().wake();
             self.state.store(done, Ordering::Release);
             if must_queue {
-                target.queue();
+                wakes.push(Wake::Direct(target));
             }
             return;
         }
         // SAFETY: as above: alive until `DONE`.
         let waker = self.waker.with(|w| unsafe { (**w).clone() });
         self.state.store(done, Ordering::Release);
-        #[cfg(not(loom))]
-        deferred::push(deferred::Wake::Waker(waker));
-        #[cfg(loom)]
-        waker.wake();
+        wakes.push(Wake::Waker(waker));
     }
 
     /// One look at the state, for a waiter between parks: `Some` once the
@@ -253,30 +251,30 @@ impl<T> Waiter<T> {
 
     /// Moves `value` into a claimed receiver's slot and completes it.
     /// With the channel lock held, after a successful `claim`.
-    pub(crate) fn deliver(self, value: Option<T>) {
+    pub(crate) fn deliver(self, value: Option<T>, wakes: &mut Wakes) {
         // SAFETY: claimed: the slot is ours to write until `finish`.
         unsafe {
             *self.slot = value;
-            (*self.sel).finish(self.arm);
+            (*self.sel).finish(self.arm, wakes);
         }
     }
 
     /// Takes the value of a claimed sender and completes it (as sent).
     /// With the channel lock held, after a successful `claim`.
-    pub(crate) fn take(self) -> T {
+    pub(crate) fn take(self, wakes: &mut Wakes) -> T {
         // SAFETY: claimed: the slot is ours until `finish`; a queued sender
         // always has its value in the slot.
         let v = unsafe { (*self.slot).take() }.expect("queued sender without a value");
         // SAFETY: as above.
-        unsafe { (*self.sel).finish(self.arm) };
+        unsafe { (*self.sel).finish(self.arm, wakes) };
         v
     }
 
     /// Completes a claimed waiter without moving anything: a receiver sees
     /// "closed", a sender gets its value back (failed). With the lock held.
-    pub(crate) fn fail(self) {
+    pub(crate) fn fail(self, wakes: &mut Wakes) {
         // SAFETY: claimed; the slot is left as it is.
-        unsafe { (*self.sel).finish(self.arm) };
+        unsafe { (*self.sel).finish(self.arm, wakes) };
     }
 
     pub(crate) fn belongs_to(&self, sel: &Selection) -> bool {
@@ -292,7 +290,6 @@ mod direct {
     use std::ptr::NonNull;
     use std::task::Waker;
 
-    use super::deferred;
     use crate::runtime::g::{goroutine_of, G};
     use crate::runtime::park_state::ParkState;
 
@@ -309,9 +306,10 @@ mod direct {
             unsafe { self.0.as_ref() }.park_state()
         }
 
-        /// Queues the goroutine once the channel lock is released.
+        /// Puts the goroutine on a run queue. Only once the channel lock
+        /// is released.
         pub(super) fn queue(self) {
-            deferred::push(deferred::Wake::Goroutine(self.0));
+            crate::runtime::sched::ready(self.0);
         }
     }
 }
@@ -382,6 +380,9 @@ mod model_g {
 
     pub(crate) struct Target(std::ptr::NonNull<ModelG>);
 
+    // SAFETY: stands for a goroutine pointer, which crosses threads.
+    unsafe impl Send for Target {}
+
     pub(crate) fn target_of(waker: &Waker) -> Option<Target> {
         if !std::ptr::eq(waker.vtable(), &VTABLE) {
             return None;
@@ -412,65 +413,38 @@ mod model_g {
 }
 
 /// Wake-ups decided under a channel lock and carried out after it is
-/// released (`Chan` flushes them on every unlock): queueing a goroutine may
-/// wake an idle thread (a futex call), and a foreign waker runs arbitrary
-/// code; neither belongs inside the lock, whose hold time every other
-/// sender and receiver of the channel waits out.
+/// released: queueing a goroutine may wake an idle thread (a futex call), and
+/// a foreign waker runs arbitrary code; neither belongs inside the lock,
+/// whose hold time every other sender and receiver of the channel waits out.
 ///
-/// Invariant: the list is only filled while this thread holds a channel
-/// lock, and emptied before that thread can switch goroutines (locks are
-/// never held across a switch), so it never carries wake-ups across a
-/// migration.
-#[cfg(not(loom))]
-pub(crate) mod deferred {
-    use std::cell::RefCell;
-    use std::ptr::NonNull;
-    use std::task::Waker;
+/// A channel keeps them in its state (`chan::core::Inner`); whoever unlocks
+/// takes them out first and runs them after. No thread-local: a list that
+/// outlived its lock on one thread could be carried off by a goroutine that
+/// migrates, and reading a thread-local on every unlock cost 15 % of an
+/// unbuffered hand-off.
+#[derive(Default)]
+pub(crate) struct Wakes(smallvec::SmallVec<[Wake; 1]>);
 
-    use crate::runtime::g::G;
+enum Wake {
+    /// A goroutine marked runnable and not queued yet: it stays alive until
+    /// queued.
+    Direct(direct::Target),
+    Waker(Waker),
+}
 
-    pub(crate) enum Wake {
-        /// Marked runnable, not queued yet: alive until queued.
-        Goroutine(NonNull<G>),
-        Waker(Waker),
+impl Wakes {
+    fn push(&mut self, w: Wake) {
+        self.0.push(w);
     }
 
-    thread_local! {
-        static PENDING: RefCell<Vec<Wake>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// Only a thread holding a channel lock.
-    ///
-    /// Never inlined, like every access to `PENDING`: a goroutine may resume
-    /// on another thread after a switch, and LLVM could otherwise reuse the
-    /// first thread's TLS address across it (llvm/llvm-project#98479); two
-    /// threads would then share one list.
-    #[inline(never)]
-    pub(crate) fn push(w: Wake) {
-        PENDING.with(|p| p.borrow_mut().push(w));
-    }
-
-    /// Takes the next deferred wake-up of this thread. Never inlined (see
-    /// [`push`]).
-    #[inline(never)]
-    fn pop() -> Option<Wake> {
-        PENDING.with(|p| p.borrow_mut().pop())
-    }
-
-    /// Carries out the wake-ups this thread deferred. Only after releasing a
-    /// channel lock. Each is popped afresh: a foreign waker may run any code.
-    pub(crate) fn flush() {
-        while let Some(w) = pop() {
+    /// Carries the wake-ups out. Only once the lock under which they were
+    /// decided is released.
+    pub(crate) fn run(self) {
+        for w in self.0 {
             match w {
-                Wake::Goroutine(g) => crate::runtime::sched::ready(g),
+                Wake::Direct(target) => target.queue(),
                 Wake::Waker(w) => w.wake(),
             }
         }
     }
-}
-
-/// Under loom, `finish` wakes at once (the models count wakes, not locks).
-#[cfg(loom)]
-pub(crate) mod deferred {
-    pub(crate) fn flush() {}
 }

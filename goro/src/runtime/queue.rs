@@ -103,25 +103,27 @@ impl<T> Local<T> {
     /// Owner only. Queues `item`. With `next` it goes to `runnext` and the
     /// previous `runnext` item, if any, moves to the tail of the ring (Go's
     /// `runqput(next=true)`); otherwise `item` goes to the tail. A full ring
-    /// moves half of itself plus the item to `inject` in one batch.
+    /// moves half of itself plus the item to `inject` in one batch. Returns
+    /// false when the only change is `item` in an empty `runnext`.
     ///
     /// # Safety
     ///
     /// The caller must be the queue's owner: no other thread may be inside
     /// `push`, `push_batch`, `pop`, or a `steal_into` with this queue as `dst`.
-    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &Inject<T>) {
+    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &Inject<T>) -> bool {
         let item = if next {
             // Release publishes `item` to a thief that takes it (Acquire
             // CAS). Only owners store items here, so the Acquire half is
             // not needed; it is free on an RMW.
             match NonNull::new(self.runnext.swap(item.as_ptr(), AcqRel)) {
-                None => return,
+                None => return false,
                 Some(kicked) => kicked,
             }
         } else {
             item
         };
         self.push_back(item, inject);
+        true
     }
 
     /// Owner only (see [`Local::push`]). Pops `runnext` first, then the head
@@ -191,6 +193,11 @@ impl<T> Local<T> {
     /// held an item when looked at.
     pub(crate) fn is_empty(&self) -> bool {
         self.runnext.load(Relaxed).is_null() && self.ring_len() == 0
+    }
+
+    /// Any thread. A racy snapshot: true if `runnext` held an item.
+    pub(crate) fn has_runnext(&self) -> bool {
+        !self.runnext.load(Relaxed).is_null()
     }
 
     /// Owner only (see [`Local::push`]). Appends `items` to the ring in order

@@ -7,14 +7,20 @@
 //!   loop without scheduling points never stops the other goroutines. The
 //!   stuck M keeps running its goroutine without a P; at its next scheduling
 //!   point it finds the P gone and queues the goroutine globally.
+//! - **Waiting `runnext`.** `ready` wakes no M for a goroutine put in an
+//!   empty `runnext` (its waker usually blocks next); if the waker keeps
+//!   running instead, sysmon's next look starts an M that steals it, so the
+//!   goroutine waits at most one sysmon period (≤ 1 ms).
 //! - **Overdue timers.** While Ps are busy, a timer more than 1 ms past its
 //!   deadline with no idle M sleeping for it (every M is inside a long
 //!   goroutine) is run from here; its goroutine goes to the global queue.
 //! - **Stack trimming.** About once a second, stacks that sat unused in the
 //!   pool since the last round give their deep pages back.
 //!
-//! It sleeps 20 µs at first, doubling up to 10 ms while nothing needs doing
-//! (Go's back-off), and blocks entirely while every P is idle, so an idle
+//! It sleeps 20 µs at first, doubling up to 1 ms while nothing needs doing
+//! (Go's back-off goes to 10 ms; the `runnext` rescue wants a tighter
+//! bound, and a thousand wake-ups a second of a thread that owns no P cost
+//! nothing measurable), and blocks entirely while every P is idle, so an idle
 //! program uses no CPU. Pending timers do not keep it awake: while every P
 //! is idle, the idle M that sleeps until the next timer covers them.
 //!
@@ -29,7 +35,7 @@ use crate::runtime::sched::Runtime;
 use crate::runtime::timers::{self, NONE, OVERDUE_NS};
 
 const MIN_DELAY: Duration = Duration::from_micros(20);
-const MAX_DELAY: Duration = Duration::from_millis(10);
+const MAX_DELAY: Duration = Duration::from_millis(1);
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// What sysmon last saw of one P.
@@ -126,6 +132,12 @@ fn retake(rt: &'static Runtime, seen: &mut [Seen], now: Instant) -> bool {
                 since: now,
             };
             continue;
+        }
+        // The same goroutine has run since the last look while one it woke
+        // waits in `runnext`, for which `ready` woke no M: start one (it
+        // steals `runnext` from a P that keeps running).
+        if p.runq.has_runnext() {
+            rt.wake_p();
         }
         if now.duration_since(s.since) < rt.config.retake_after {
             continue;
