@@ -151,7 +151,13 @@ impl<T> Chan<T> {
     pub(crate) unsafe fn raw_unlock(&self) {
         self.sync_mirrors();
         // SAFETY: the lock is held (contract): `inner` is ours.
-        let wakes = std::mem::take(unsafe { &mut (*self.inner.get()).wakes });
+        let pending = unsafe { &mut (*self.inner.get()).wakes };
+        if pending.is_empty() {
+            // SAFETY: by the contract.
+            unsafe { self.lock.unlock() };
+            return;
+        }
+        let wakes = std::mem::take(pending);
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
         wakes.run();

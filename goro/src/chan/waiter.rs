@@ -47,6 +47,10 @@ pub struct Selection {
     /// wait.
     waker: UnsafeCell<ManuallyDrop<Waker>>,
     owned: bool,
+    /// Queued in one channel, by an owner that never aborts (a blocking
+    /// `send`/`recv` without deadline): its one claimer, who popped the
+    /// entry under the lock, cannot race anybody, and claims with a store.
+    exclusive: bool,
 }
 
 // SAFETY: `waker` is read by claimers only under the lock of a channel the
@@ -68,23 +72,32 @@ impl Selection {
             state: AtomicUsize::new(WAITING),
             waker: UnsafeCell::new(ManuallyDrop::new(waker)),
             owned: true,
+            exclusive: false,
         }
     }
 
     /// A selection for the calling goroutine (or thread) to wait on, with
     /// its waker borrowed. Only the caller, which must not leave its wait
-    /// before the selection is done or aborted.
-    pub(crate) fn for_current_wait() -> Selection {
+    /// before the selection is done or aborted. `exclusive`: it will queue
+    /// one entry and never abort (see the field).
+    pub(crate) fn for_current_wait(exclusive: bool) -> Selection {
         Selection {
             state: AtomicUsize::new(WAITING),
             waker: UnsafeCell::new(crate::runtime::park::current_waker_for_wait()),
             owned: false,
+            exclusive,
         }
     }
 
     /// Claims the selection for `arm`. Only a counterpart holding the lock of
     /// the channel where it found the waiter.
     pub(crate) fn try_claim(&self, arm: usize) -> bool {
+        if self.exclusive {
+            // The only entry, popped by us: nobody else can claim or abort.
+            // `CLAIMED` still tells a running owner to wait for `DONE`.
+            self.state.store(arm << 2 | CLAIMED, Ordering::Relaxed);
+            return true;
+        }
         self.state
             .compare_exchange(
                 WAITING,
@@ -433,6 +446,10 @@ enum Wake {
 }
 
 impl Wakes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn push(&mut self, w: Wake) {
         self.0.push(w);
     }

@@ -353,7 +353,7 @@ pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
         Mode::Block => None,
         Mode::Deadline(d) => Some(d),
     };
-    let sel = Selection::for_current_wait();
+    let sel = Selection::for_current_wait(false);
     // Queue in the shuffled order too: when two arms wait on the same
     // channel, the counterpart takes the first queued, and that must not
     // always be the first written (Go's TestPseudoRandomSend).
@@ -380,7 +380,7 @@ pub fn run(arms: &[&dyn Arm], mode: Mode) -> Outcome {
 
 /// One operation, blocking until it completes or `deadline` passes: the
 /// slow path of `send`/`recv` once the fast path found it must wait.
-pub(crate) fn run_one(arm: &dyn Arm, deadline: Option<Instant>) -> bool {
+pub(crate) fn run_one<A: Arm + ?Sized>(arm: &A, deadline: Option<Instant>) -> bool {
     arm.lock();
     // SAFETY: locked just above.
     if unsafe { arm.try_now() } {
@@ -388,7 +388,7 @@ pub(crate) fn run_one(arm: &dyn Arm, deadline: Option<Instant>) -> bool {
         unsafe { arm.unlock() };
         return true;
     }
-    let sel = Selection::for_current_wait();
+    let sel = Selection::for_current_wait(deadline.is_none());
     // SAFETY: locked; `sel` outlives the entry (dequeued on timeout; a
     // claimer removes it otherwise).
     unsafe {
