@@ -16,14 +16,17 @@
 //! Local `runnext`, then the local ring; every 61st tick the global queue
 //! first, so a goroutine there cannot starve behind two that keep waking each
 //! other; then a batch from the global queue; then, if fewer than half the
-//! busy Ps already have a thief, steal half a random victim's queue. With
-//! nothing found the M gives its P back and sleeps on its parker (a futex),
-//! so a program whose goroutines all wait uses no CPU.
+//! busy Ps already have a thief, steal half a random victim's queue (four
+//! rounds, one look: no polling). With nothing found the M gives its P back
+//! and sleeps on its parker (a futex), so a program whose goroutines all wait
+//! uses no CPU.
 //!
 //! A new or woken goroutine goes to `runnext` of the P that made it runnable:
 //! two goroutines that ping-pong stay on one P and run back to back, with no
 //! thread wake-up in between. That P's previous `runnext` moves to the ring,
-//! and a full ring spills half of itself to the global queue.
+//! and a full ring spills half of itself to the global queue. A wake-up that
+//! only fills an empty `runnext` wakes no other M (the waker usually blocks
+//! next, and this M runs it); sysmon starts one if the waker keeps running.
 //!
 //! # Timers (`timers.rs`)
 //!
