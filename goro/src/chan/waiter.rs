@@ -80,6 +80,7 @@ impl Selection {
     /// its waker borrowed. Only the caller, which must not leave its wait
     /// before the selection is done or aborted. `exclusive`: it will queue
     /// one entry and never abort (see the field).
+    #[inline]
     pub(crate) fn for_current_wait(exclusive: bool) -> Selection {
         Selection {
             state: AtomicUsize::new(WAITING),
@@ -91,6 +92,7 @@ impl Selection {
 
     /// Claims the selection for `arm`. Only a counterpart holding the lock of
     /// the channel where it found the waiter.
+    #[inline]
     pub(crate) fn try_claim(&self, arm: usize) -> bool {
         if self.exclusive {
             // The only entry, popped by us: nobody else can claim or abort.
@@ -118,6 +120,7 @@ impl Selection {
     /// `DONE` is published, then it is queued: no reference count, and the
     /// goroutine never runs before its outcome is there. Any other waker is
     /// cloned before `DONE` and woken after.
+    #[inline]
     pub(crate) fn finish(&self, arm: usize, wakes: &mut Wakes) {
         let done = arm << 2 | DONE;
         // SAFETY: the claimer holds the channel lock and the selection is
@@ -145,6 +148,7 @@ impl Selection {
     /// One load decides: `CLAIMED` may turn `DONE` at any moment, and two
     /// loads could see `CLAIMED` ("not done") and then `DONE` ("not
     /// claimed"), and park after the wake-up was spent. Only the owner.
+    #[inline]
     pub(crate) fn check(&self) -> Option<usize> {
         let s = self.state.load(Ordering::Acquire);
         match s & TAG {
@@ -201,6 +205,7 @@ impl Selection {
 
     /// Blocks (goroutine, or thread) until an arm commits or `deadline`
     /// passes. Only the owner of the selection.
+    #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
         loop {
             if let Some(arm) = self.check() {
@@ -232,6 +237,7 @@ impl Selection {
 }
 
 impl Drop for Selection {
+#[inline]
     fn drop(&mut self) {
         if self.owned {
             self.waker.with_mut(|w| {
@@ -309,11 +315,13 @@ mod direct {
     pub(super) struct Target(NonNull<G>);
 
     /// The goroutine behind `waker`, if it is one. With the channel lock.
+    #[inline]
     pub(super) fn target_of(waker: &Waker) -> Option<Target> {
         goroutine_of(waker).map(|g| Target(NonNull::from(g)))
     }
 
     impl Target {
+        #[inline]
         pub(super) fn park_state(&self) -> &ParkState {
             // SAFETY: a waiting goroutine is alive until it is queued.
             unsafe { self.0.as_ref() }.park_state()
@@ -321,6 +329,7 @@ mod direct {
 
         /// Puts the goroutine on a run queue. Only once the channel lock
         /// is released.
+        #[inline]
         pub(super) fn queue(self) {
             crate::runtime::sched::ready(self.0);
         }
@@ -446,6 +455,7 @@ enum Wake {
 }
 
 impl Wakes {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -456,6 +466,7 @@ impl Wakes {
 
     /// Carries the wake-ups out. Only once the lock under which they were
     /// decided is released.
+    #[inline]
     pub(crate) fn run(self) {
         for w in self.0 {
             match w {

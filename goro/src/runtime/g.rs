@@ -107,6 +107,7 @@ impl G {
     ///
     /// # Safety
     /// Only the goroutine itself, running on its own stack, may call this.
+    #[inline]
     pub(crate) unsafe fn switch_out(&self, why: Switch) {
         let yielder = self.yielder.get();
         // SAFETY: the yielder lives on this coroutine's stack for as long as
@@ -116,6 +117,7 @@ impl G {
 
     /// The park fast path: consumes a pending wake token. Only the
     /// goroutine itself.
+    #[inline]
     pub(crate) fn try_consume_token(&self) -> bool {
         self.park.try_consume_token()
     }
@@ -135,12 +137,14 @@ impl G {
     /// The goroutine's park token, for a waker that queues it itself
     /// (`chan::waiter::Selection::finish`). Any thread.
     #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
     pub(crate) fn park_state(&self) -> &ParkState {
         &self.park
     }
 
     /// Any thread. True when the caller won the right to put the G on a run
     /// queue (it was parked); false when a token was left or it is gone.
+    #[inline]
     pub(crate) fn wake(&self) -> bool {
         self.park.wake()
     }
@@ -175,6 +179,7 @@ impl G {
     /// outlive the goroutine's current wait and must never be dropped (its
     /// clones are ordinary, counted wakers). Saves two atomic operations per
     /// blocking call. Only the goroutine itself, for a wait it is in.
+    #[inline]
     pub(crate) fn waker_unowned(&self) -> ManuallyDrop<Waker> {
         let raw = RawWaker::new(self as *const G as *const (), &G_WAKER_VTABLE);
         // SAFETY: the vtable's contract holds for as long as the G lives,
@@ -207,6 +212,7 @@ fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
 /// channel publish its outcome between marking the goroutine runnable and
 /// queueing it (see `chan::waiter::Selection::finish`).
 #[cfg_attr(loom, allow(dead_code))]
+#[inline]
 pub(crate) fn goroutine_of(waker: &Waker) -> Option<&G> {
     if !std::ptr::eq(waker.vtable(), &G_WAKER_VTABLE) {
         return None;

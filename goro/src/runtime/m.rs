@@ -61,8 +61,9 @@ pub(crate) fn current_m() -> Option<&'static M> {
     unsafe { m.as_ref() }
 }
 
-/// The goroutine running on this thread, if any. Any thread.
-#[inline(never)]
+/// The goroutine running on this thread, if any. Any thread. May be inlined:
+/// the TLS read itself is in [`current_m`].
+#[inline]
 pub(crate) fn current_g() -> Option<GRef> {
     current_m()?.curg.get()
 }
@@ -638,6 +639,7 @@ pub fn unlock_os_thread() {
 }
 
 /// The running goroutine's G, for the park seam and goroutine-locals.
+#[inline]
 pub(crate) fn current_g_ref() -> Option<&'static G> {
     // SAFETY: the running goroutine's G is alive while it runs, and callers
     // use the reference only from that goroutine before it ends.

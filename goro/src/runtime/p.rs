@@ -109,12 +109,14 @@ impl P {
     }
 
     /// The owning M marks the start of goroutine code.
+    #[inline]
     pub(crate) fn enter_user(&self, m_id: u64) {
         self.owner.store(m_id << 1 | USER, Ordering::Release);
     }
 
     /// The owning M takes the P back from goroutine code; false if sysmon
     /// (or `blocking`) took it meanwhile.
+    #[inline]
     pub(crate) fn claim(&self, m_id: u64) -> bool {
         self.owner
             .compare_exchange(

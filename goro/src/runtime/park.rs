@@ -58,6 +58,7 @@ use crate::runtime::timers::{self, TimerKey};
 
 /// Blocks the current goroutine (or, off the runtime, the current thread)
 /// until its waker is woken. May return spuriously: call it in a loop.
+#[inline]
 pub fn park() {
     match current_g_ref() {
         Some(g) => {
@@ -126,6 +127,7 @@ pub fn current_waker() -> Waker {
 /// The current goroutine's waker without touching its reference count, or
 /// the thread's (counted). For a wait the caller is about to do: the
 /// goroutine outlives it. Only the goroutine or thread itself.
+#[inline]
 pub(crate) fn current_waker_for_wait() -> ManuallyDrop<Waker> {
     match current_g_ref() {
         Some(g) => g.waker_unowned(),

@@ -41,11 +41,13 @@ pub(crate) struct ParkState(AtomicU8);
 
 impl ParkState {
     /// A running goroutine without a token. Any thread.
+    #[inline]
     pub(crate) fn new() -> Self {
         ParkState(AtomicU8::new(IDLE))
     }
 
     /// The park fast path: consumes a pending token. Only the goroutine.
+    #[inline]
     pub(crate) fn try_consume_token(&self) -> bool {
         // A plain load first: usually there is no token, and then the CAS
         // would be wasted (`finish_park`'s CAS catches a late one).
@@ -59,6 +61,7 @@ impl ParkState {
     /// After the goroutine switched out to park, its M makes the park real.
     /// False means a wake came in between: the token is consumed and the
     /// goroutine must run again. Only the M that switched it out.
+    #[inline]
     pub(crate) fn finish_park(&self) -> bool {
         match self
             .0
@@ -82,6 +85,7 @@ impl ParkState {
     /// Any thread. True when the caller won the right to put the goroutine
     /// on a run queue (it was parked); false when a token was left, or the
     /// goroutine is gone.
+    #[inline]
     pub(crate) fn wake(&self) -> bool {
         let mut s = self.0.load(Ordering::Acquire);
         loop {

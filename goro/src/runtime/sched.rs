@@ -72,6 +72,7 @@ struct Idle {
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 /// The global runtime, started with the default configuration on first use.
+#[inline]
 pub(crate) fn rt() -> &'static Runtime {
     match RUNTIME.get() {
         Some(rt) => rt,
@@ -375,6 +376,7 @@ impl Runtime {
 }
 
 /// Puts a woken goroutine on a run queue. Any thread.
+#[inline]
 pub(crate) fn ready(g: GRef) {
     rt().ready(g)
 }
