@@ -237,7 +237,7 @@ impl Selection {
 }
 
 impl Drop for Selection {
-#[inline]
+    #[inline]
     fn drop(&mut self) {
         if self.owned {
             self.waker.with_mut(|w| {

@@ -88,7 +88,24 @@ pub(crate) fn with_p<R>(f: impl FnOnce(&'static P) -> R) -> Option<R> {
     Some(r)
 }
 
+/// For `ready`: this thread's M and the P it holds (or held until sysmon
+/// took it, unnoticed so far); `None` on a plain thread or an M without P.
+#[inline]
+pub(crate) fn current_m_and_p() -> Option<(&'static M, &'static P)> {
+    let m = current_m()?;
+    Some((m, m.p.get()?))
+}
+
 impl M {
+    /// True if `p` is still this M's. Only `m`'s thread, with `p` from
+    /// [`current_m_and_p`]. In scheduler code the P cannot be taken; in
+    /// goroutine code sysmon may take it at any moment, so the answer is
+    /// about the instant of the `SeqCst` load (see `Local::offer_next`).
+    #[inline]
+    pub(crate) fn still_owns(&self, p: &P) -> bool {
+        !self.in_user.get() || p.owner.load(Ordering::SeqCst) == (self.id << 1 | USER)
+    }
+
     fn new() -> &'static M {
         let id = NEXT_M_ID.fetch_add(1, Ordering::Relaxed);
         Box::leak(Box::new(M {

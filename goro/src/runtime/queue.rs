@@ -20,7 +20,8 @@
 //! - An item is in at most one place: one ring slot in `[head, tail)` or
 //!   `runnext`. It leaves the ring only by the CAS on `head` that covers it,
 //!   and leaves `runnext` only by a swap/CAS that replaces it, so exactly one
-//!   party gets it.
+//!   party gets it. (`runnext` may also be swapped by the thread whose M
+//!   owned the P a moment ago: [`Local::offer_next`].)
 //! - A slot outside `[head, tail)` may be read by a thief whose view of
 //!   `head` is stale while the owner rewrites it; that thief's CAS then fails
 //!   and it discards what it read. Slots are therefore `AtomicPtr`s (relaxed
@@ -45,7 +46,7 @@ use crossbeam_utils::CachePadded;
 use super::inject::Inject;
 use crate::loom::{
     AtomicPtr, AtomicU32,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
 };
 
 /// Slots in the ring (Go's `len(pp.runq)`); tiny under loom so that the
@@ -124,6 +125,16 @@ impl<T> Local<T> {
         };
         self.push_back(item, inject);
         true
+    }
+
+    /// Puts `item` in `runnext` and returns what was there, for the caller
+    /// to queue elsewhere. Any thread: `runnext` only ever changes by
+    /// swap or CAS, so whoever gets an item out of it owns that item. Used by
+    /// `ready` without claiming the P; `SeqCst`, so that a caller that then
+    /// finds the P taken away (sysmon) and the taker that then looks at the
+    /// queue cannot both miss the item.
+    pub(crate) fn offer_next(&self, item: NonNull<T>) -> Option<NonNull<T>> {
+        NonNull::new(self.runnext.swap(item.as_ptr(), SeqCst))
     }
 
     /// Owner only (see [`Local::push`]). Pops `runnext` first, then the head

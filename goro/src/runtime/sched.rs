@@ -231,6 +231,10 @@ impl Runtime {
     /// (it blocks, or it lost the P to sysmon): to a new M if there is work
     /// for it, else to the idle list. Any thread (Go's `handoffp`).
     pub(crate) fn hand_off_p(&'static self, p: &'static P) {
+        // Pairs with `ready`'s `SeqCst` offer and ownership check: after the
+        // P was taken, either we see the offered goroutine or `ready` sees
+        // the P gone (and wakes an M).
+        std::sync::atomic::fence(Ordering::SeqCst);
         if !p.runq.is_empty() || !self.inject.is_empty() {
             self.start_m(Some(p), false);
             return;
@@ -334,16 +338,29 @@ impl Runtime {
     /// an M for the waiting goroutine at its next look (`sysmon::retake`),
     /// and anything else this P queues wakes one as usual.
     pub(crate) fn ready(&'static self, g: GRef) {
-        let local = m::with_p(|p| {
-            // SAFETY: `with_p` hands us the P this thread owns.
-            unsafe { p.runq.push(g, true, &self.inject) }
-        });
-        match local {
-            None => self.inject.push(g),
-            Some(false) => return,
-            Some(true) => {}
+        let Some((m, p)) = m::current_m_and_p() else {
+            self.inject.push(g);
+            self.wake_p();
+            return;
+        };
+        // `runnext` takes an offer from any thread, so the common case
+        // (an empty `runnext`) needs no claim of the P.
+        match p.runq.offer_next(g) {
+            None if m.still_owns(p) => {}
+            // Sysmon took the P meanwhile: whoever has it now, or a thief,
+            // must look at its `runnext`.
+            None => self.wake_p(),
+            Some(kicked) => {
+                let queued = m::with_p(|p| {
+                    // SAFETY: `with_p` hands us the P this thread owns.
+                    let _ = unsafe { p.runq.push(kicked, false, &self.inject) };
+                });
+                if queued.is_none() {
+                    self.inject.push(kicked);
+                }
+                self.wake_p();
+            }
         }
-        self.wake_p();
     }
 
     fn wake_sysmon(&self) {
