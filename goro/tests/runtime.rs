@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -13,33 +13,8 @@ use std::time::{Duration, Instant};
 
 use goro::runtime;
 
-/// In the child process for `name`, runs `child` and exits; in the parent,
-/// returns None so the test runs its parent half.
-fn child_part(name: &str, child: impl FnOnce()) -> bool {
-    if std::env::var("GORO_CHILD").as_deref() == Ok(name) {
-        child();
-        std::process::exit(0);
-    }
-    false
-}
-
-fn spawn_child(name: &str, envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        name,
-        "--nocapture",
-        "--test-threads=1",
-        "--include-ignored",
-    ])
-    .env("GORO_CHILD", name)
-    .env("RUST_BACKTRACE", "0")
-    .env_remove("GOMAXPROCS");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
+mod common;
+use common::{child_part, spawn_child};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -3,38 +3,15 @@
 //! Tests that need their own runtime configuration run in a child process:
 //! the test binary re-executes itself with `GORO_CHILD=<test name>`.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use goro::time::{sleep, sleep_until};
 
-fn child_part(name: &str, child: impl FnOnce()) -> bool {
-    if std::env::var("GORO_CHILD").as_deref() == Ok(name) {
-        child();
-        std::process::exit(0);
-    }
-    false
-}
-
-fn spawn_child(name: &str, envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        name,
-        "--nocapture",
-        "--test-threads=1",
-        "--include-ignored",
-    ])
-    .env("GORO_CHILD", name)
-    .env("RUST_BACKTRACE", "0")
-    .env_remove("GOMAXPROCS");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
+mod common;
+use common::{child_part, spawn_child};
 
 fn check_child(out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
