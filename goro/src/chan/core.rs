@@ -157,7 +157,7 @@ impl<T> Chan<T> {
             unsafe { self.lock.unlock() };
             return;
         }
-        let wakes = std::mem::take(pending);
+        let wakes = pending.take();
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
         wakes.run();
