@@ -10,12 +10,22 @@
 //! `WAITING → CLAIMED(arm)` before touching the waiter's slot; if it loses,
 //! another arm of the same select already committed (or the waiter gave up),
 //! and it drops the entry and looks at the next one. After moving the value it
-//! clones the waker, publishes `DONE(arm)` (release), and wakes the clone: once
-//! `DONE` is visible the waiter may return and free the `Selection` (it lives
-//! on the waiter's stack or in its future), so nothing touches it afterwards.
+//! publishes `DONE(arm)` (release) and leaves the wake-up in the channel's
+//! [`Wakes`], carried out after the unlock: a goroutine is marked runnable
+//! *before* `DONE` (it cannot run until queued), any other waker is cloned
+//! before it. Once `DONE` is visible the waiter may return and free the
+//! `Selection` (it lives on the waiter's stack or in its future), so nothing
+//! touches it afterwards.
+//!
+//! The waiter decides on one load of `state` ([`Selection::check`]): `DONE`
+//! returns, `CLAIMED` spins for `DONE` (the claimer holds a lock for a few
+//! instructions), `WAITING` parks. Its park token (`runtime::park_state`)
+//! makes a wake-up that lands before the park count.
 //!
 //! Invariants:
-//! - Only one CAS out of `WAITING` ever succeeds: at most one arm commits.
+//! - Only one CAS out of `WAITING` ever succeeds: at most one arm commits. A
+//!   selection with a single entry and no deadline (`exclusive`) has exactly
+//!   one possible claimer, which claims with a store.
 //! - A slot is written only by the claimer, between `CLAIMED` and `DONE`,
 //!   with the channel's lock held; it is read by the waiter only after it saw
 //!   `DONE` (acquire).
