@@ -623,3 +623,49 @@ fn loom_park_one_claimer_stale_token() {
 fn loom_park_two_claimers_stale_token() {
     park_vs_claimers(true, 2);
 }
+
+/// (8) Two waits in a row by one goroutine, each finished by its own
+/// claimer: the first wake-up may land after the goroutine saw `DONE`, and
+/// its token must then neither be lost for nor swallow the second wake-up.
+/// The second selection is offered to its claimer only once the goroutine
+/// is done with the first (as a real one is only queued then).
+#[test]
+fn loom_park_two_waits_in_a_row() {
+    loom::model(|| {
+        let g = Arc::new(ModelG::new());
+        let first = Arc::new(Selection::new(g.waker()));
+        let second = Arc::new(Selection::new(g.waker()));
+        let queued = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let a = {
+            let (sel, g) = (first.clone(), g.clone());
+            thread::spawn(move || {
+                assert!(sel.try_claim(0));
+                finish_now(&sel, 0);
+                drop(g);
+            })
+        };
+        let b = {
+            let (sel, g, queued) = (second.clone(), g.clone(), queued.clone());
+            thread::spawn(move || {
+                while !queued.load(SeqCst) {
+                    thread::yield_now();
+                }
+                assert!(sel.try_claim(1));
+                finish_now(&sel, 1);
+                drop(g);
+            })
+        };
+        for (sel, want) in [(&first, 0), (&second, 1)] {
+            let arm = loop {
+                if let Some(arm) = sel.check() {
+                    break arm;
+                }
+                g.park();
+            };
+            assert_eq!(arm, want);
+            queued.store(true, SeqCst);
+        }
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
