@@ -108,15 +108,11 @@ impl<T> Arm for RecvArm<'_, T> {
         self.chan.map(Chan::id)
     }
     fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.raw_lock();
-        }
+        lock_chan(self.chan);
     }
     unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked by `lock`, per the contract.
-            unsafe { c.raw_unlock() };
-        }
+        // SAFETY: locked by `lock`, per the contract.
+        unsafe { unlock_chan(self.chan) }
     }
     unsafe fn try_now(&self) -> bool {
         let Some(c) = self.chan else { return false };
@@ -143,10 +139,8 @@ impl<T> Arm for RecvArm<'_, T> {
         }
     }
     unsafe fn dequeue(&self, sel: &Selection) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked, per the contract.
-            unsafe { c.inner_locked() }.dequeue(sel);
-        }
+        // SAFETY: locked, per the contract.
+        unsafe { dequeue_from(self.chan, sel) }
     }
     fn looks_ready(&self) -> bool {
         self.chan.is_some_and(Chan::recv_looks_ready)
@@ -203,15 +197,11 @@ impl<T> Arm for SendArm<'_, T> {
         self.armed.get() && self.chan.is_some_and(Chan::send_looks_ready)
     }
     fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.raw_lock();
-        }
+        lock_chan(self.chan);
     }
     unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked by `lock`, per the contract.
-            unsafe { c.raw_unlock() };
-        }
+        // SAFETY: locked by `lock`, per the contract.
+        unsafe { unlock_chan(self.chan) }
     }
     unsafe fn try_now(&self) -> bool {
         let Some(c) = self.chan else { return false };
@@ -242,10 +232,37 @@ impl<T> Arm for SendArm<'_, T> {
         }
     }
     unsafe fn dequeue(&self, sel: &Selection) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked, per the contract.
-            unsafe { c.inner_locked() }.dequeue(sel);
-        }
+        // SAFETY: locked, per the contract.
+        unsafe { dequeue_from(self.chan, sel) }
+    }
+}
+
+/// An arm's `lock` (nothing for a switched-off arm).
+fn lock_chan<T>(chan: Option<&Chan<T>>) {
+    if let Some(c) = chan {
+        c.raw_lock();
+    }
+}
+
+/// An arm's `unlock` (nothing for a switched-off arm).
+///
+/// # Safety
+/// The caller locked `chan` with `raw_lock` on this thread.
+unsafe fn unlock_chan<T>(chan: Option<&Chan<T>>) {
+    if let Some(c) = chan {
+        // SAFETY: by the contract.
+        unsafe { c.raw_unlock() };
+    }
+}
+
+/// An arm's `dequeue`: removes `sel`'s entries from `chan`.
+///
+/// # Safety
+/// The caller holds `chan`'s lock.
+unsafe fn dequeue_from<T>(chan: Option<&Chan<T>>, sel: &Selection) {
+    if let Some(c) = chan {
+        // SAFETY: by the contract.
+        unsafe { c.inner_locked() }.dequeue(sel);
     }
 }
 
