@@ -24,6 +24,9 @@
 //! ring (crossbeam's `array` flavor) is faster for buffered throughput under
 //! contention, but makes the "exactly one arm commits" rule of `select` a
 //! multi-word protocol; that trade is left for when the benchmarks ask for it.
+//! The lock itself is a spin-then-yield lock with a store for unlock
+//! (`chan::lock`), since nothing is ever done under it but moving a value and
+//! a few queue entries.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -35,14 +38,13 @@ const SEND_READY: u8 = 4;
 /// Every receiver is gone: sends fail at once.
 const NO_RECEIVERS: u8 = 8;
 
-use parking_lot::lock_api::RawMutex as _;
-use parking_lot::RawMutex;
+use crate::chan::lock::ChanLock;
 
 use crate::chan::waiter::{Selection, Waiter, Wakes};
 
 #[doc(hidden)]
 pub struct Chan<T> {
-    lock: RawMutex,
+    lock: ChanLock,
     inner: UnsafeCell<Inner<T>>,
     cap: usize,
     /// Mirror of `buf.len()`, for `len()` without the lock.
@@ -85,7 +87,7 @@ pub(crate) enum RecvFail {
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
-            lock: RawMutex::INIT,
+            lock: ChanLock::new(),
             inner: UnsafeCell::new(Inner {
                 buf: VecDeque::with_capacity(cap.min(1024)),
                 closed: false,

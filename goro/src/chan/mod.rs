@@ -27,6 +27,7 @@
 pub(crate) mod core;
 mod error;
 mod future;
+mod lock;
 pub(crate) mod waiter;
 
 #[cfg(all(test, loom))]

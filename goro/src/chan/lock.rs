@@ -1,0 +1,82 @@
+//! The channel lock: a test-and-test-and-set spin lock whose waiters back off
+//! and then yield the CPU, and whose unlock is a plain release store.
+//!
+//! # Why not `parking_lot::RawMutex`
+//!
+//! A channel's critical section is tens of nanoseconds, and no user code runs
+//! in it (wake-ups run after the unlock). `parking_lot`'s unlock is a
+//! compare-and-swap (it must see parked waiters), and its waiters call
+//! `sched_yield` a few times and then sleep on a futex, which then needs a
+//! wake-up syscall. Here nobody sleeps: unlock is a store, one atomic
+//! read-modify-write less per lock use, and a waiter backs off (up to ~1000
+//! pauses in all) and then yields until the holder, if it was descheduled,
+//! has run. Measured 2026-11-24 on 2 cores: mpmc_4x4 24 → 17 ns/op,
+//! worker_pool 65 → 52, buffered SPSC 15 → 13, and 16 OS threads plus 8
+//! goroutines on one channel 1.55 s → 0.62 s (system time 2.5 s → 0.95 s).
+//! A futex-based lock that spins and then sleeps (no yields) was 2.4× slower
+//! on mpmc_4x4 than `parking_lot`.
+//!
+//! # Invariant
+//!
+//! `locked` is true exactly while one thread holds the lock; only that thread
+//! stores false.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) struct ChanLock {
+    locked: AtomicBool,
+}
+
+impl ChanLock {
+    pub(crate) const fn new() -> Self {
+        ChanLock {
+            locked: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the lock. Any thread; not re-entrant.
+    #[inline]
+    pub(crate) fn lock(&self) {
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        let mut spins = 0u32;
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < 10 {
+                    for _ in 0..(1u32 << spins) {
+                        std::hint::spin_loop();
+                    }
+                    spins += 1;
+                } else {
+                    // The holder is likely descheduled: let it run.
+                    std::thread::yield_now();
+                }
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The caller holds it.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+}
