@@ -9,18 +9,22 @@
 //! these locks, so there is no poison to report).
 //!
 //! Only the modules that are model-checked (the run queues, a goroutine's
-//! park token, and the commit protocol of `chan::waiter`) go through this
-//! facade; the rest of the
+//! park token, the channel lock and the commit protocol of `chan::waiter`)
+//! go through this facade; the rest of the
 //! runtime uses std directly.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+};
 
 /// The guard [`Mutex::lock`] returns.
 #[cfg(not(loom))]
@@ -77,6 +81,16 @@ pub(crate) fn spin_loop() {
     std::hint::spin_loop();
     #[cfg(loom)]
     loom::hint::spin_loop();
+}
+
+/// Yields the OS thread: `std::thread::yield_now` normally; under loom a
+/// model yield.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
 }
 
 /// Interior mutability with loom's closure API under both cfgs: `with` for
