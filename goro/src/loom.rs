@@ -10,8 +10,7 @@
 //!
 //! Only the modules that are model-checked (the run queues, a goroutine's
 //! park token, the channel lock and the commit protocol of `chan::waiter`)
-//! go through this facade; the rest of the
-//! runtime uses std directly.
+//! go through this facade; the rest of the runtime uses std directly.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).

@@ -3,7 +3,7 @@
 //! threads and async code).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -407,51 +407,56 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 /// select over four unbuffered channels fed by four goroutines, round after
 /// round. It used to hang about once in 20–50 processes (a waiter that read
 /// its selection twice, and a park token consumed with a plain store). A
-/// watchdog turns a hang into a failure. About 5 s on 2 cores.
+/// watchdog turns a hang into a failure. A few seconds on 2 cores.
 /// Run from a goroutine (`goro::run`), as the benchmark that found it.
 #[test]
 #[ignore]
 fn soak_select_over_unbuffered_channels_never_hangs() {
     let progress = Arc::new(AtomicUsize::new(0));
-    let watched = progress.clone();
-    std::thread::spawn(move || {
+    let finished = Arc::new(AtomicBool::new(false));
+    let (watched, done) = (progress.clone(), finished.clone());
+    // Stops with the test, so it never aborts tests that run after it.
+    let watchdog = std::thread::spawn(move || {
         let mut last = usize::MAX;
-        loop {
-            std::thread::sleep(Duration::from_secs(10));
+        let mut stalled_since = Instant::now();
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
             let now = watched.load(Ordering::Relaxed);
-            if now == last {
+            if now != last {
+                last = now;
+                stalled_since = Instant::now();
+            } else if stalled_since.elapsed() > Duration::from_secs(10) {
                 eprintln!("select soak: no progress in 10 s at {now} values: lost wake-up");
                 std::process::abort();
             }
-            last = now;
         }
     });
     for _round in 0..20 {
         let progress = progress.clone();
         goro::run(move || select_soak_round(&progress));
     }
+    finished.store(true, Ordering::Relaxed);
+    watchdog.join().unwrap();
 }
 
 fn select_soak_round(progress: &AtomicUsize) {
-    {
-        let per = 100_000u64;
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..4).map(|_| goro::chan::<u64>(0)).unzip();
-        let producers: Vec<_> = txs
-            .iter()
-            .cloned()
-            .map(|tx| goro::go(move || (0..per).for_each(|i| tx.send(i).unwrap())))
-            .collect();
-        let (r0, r1, r2, r3) = (&rxs[0], &rxs[1], &rxs[2], &rxs[3]);
-        let mut sum = 0;
-        for _ in 0..4 * per {
-            sum += goro::select! {
-                recv(r0) -> v => v, recv(r1) -> v => v,
-                recv(r2) -> v => v, recv(r3) -> v => v,
-            }
-            .unwrap();
-            progress.fetch_add(1, Ordering::Relaxed);
+    let per = 100_000u64;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..4).map(|_| goro::chan::<u64>(0)).unzip();
+    let producers: Vec<_> = txs
+        .iter()
+        .cloned()
+        .map(|tx| goro::go(move || (0..per).for_each(|i| tx.send(i).unwrap())))
+        .collect();
+    let (r0, r1, r2, r3) = (&rxs[0], &rxs[1], &rxs[2], &rxs[3]);
+    let mut sum = 0;
+    for _ in 0..4 * per {
+        sum += goro::select! {
+            recv(r0) -> v => v, recv(r1) -> v => v,
+            recv(r2) -> v => v, recv(r3) -> v => v,
         }
-        producers.into_iter().for_each(|p| p.join().unwrap());
-        assert_eq!(sum, 4 * (per * (per - 1) / 2));
+        .unwrap();
+        progress.fetch_add(1, Ordering::Relaxed);
     }
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    assert_eq!(sum, 4 * (per * (per - 1) / 2));
 }

@@ -139,7 +139,7 @@ impl Selection {
         if let Some(target) = direct {
             // A goroutine waiting on this selection is alive: it cannot end
             // before `DONE`, nor run before it is queued.
-            let must_queue = target.park_state().wake();
+            let must_queue = target.wake();
             self.state.store(done, Ordering::Release);
             if must_queue {
                 wakes.push(Wake::Direct(target));
@@ -320,7 +320,6 @@ mod direct {
     use std::task::Waker;
 
     use crate::runtime::g::{goroutine_of, G};
-    use crate::runtime::park_state::ParkState;
 
     pub(super) struct Target(NonNull<G>);
 
@@ -331,10 +330,12 @@ mod direct {
     }
 
     impl Target {
+        /// Marks the goroutine runnable; true if it was parked and must
+        /// now be queued (`queue`).
         #[inline]
-        pub(super) fn park_state(&self) -> &ParkState {
+        pub(super) fn wake(&self) -> bool {
             // SAFETY: a waiting goroutine is alive until it is queued.
-            unsafe { self.0.as_ref() }.park_state()
+            unsafe { self.0.as_ref() }.wake()
         }
 
         /// Puts the goroutine on a run queue. Only once the channel lock
@@ -432,8 +433,8 @@ mod model_g {
             unsafe { self.0.as_ref() }
         }
 
-        pub(crate) fn park_state(&self) -> &ParkState {
-            &self.g().park
+        pub(crate) fn wake(&self) -> bool {
+            self.g().park.wake()
         }
 
         /// Puts the goroutine "on a run queue": it may run again.

@@ -134,14 +134,6 @@ impl G {
         self.park.mark_done();
     }
 
-    /// The goroutine's park token, for a waker that queues it itself
-    /// (`chan::waiter::Selection::finish`). Any thread.
-    #[cfg_attr(loom, allow(dead_code))]
-    #[inline]
-    pub(crate) fn park_state(&self) -> &ParkState {
-        &self.park
-    }
-
     /// Any thread. True when the caller won the right to put the G on a run
     /// queue (it was parked); false when a token was left or it is gone.
     #[inline]
@@ -204,8 +196,6 @@ fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
     // SAFETY: `g` is the G that is running this very coroutine.
     unsafe { g.as_ref() }.yielder.set(yielder);
     body();
-    // SAFETY: as above; the G stays alive while its coroutine runs.
-    crate::runtime::local::drop_goroutine_locals(unsafe { g.as_ref() });
 }
 
 /// The goroutine behind `waker`, if it is a goroutine's waker. Lets a

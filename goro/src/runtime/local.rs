@@ -15,7 +15,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 
-use crate::runtime::g::{Locals, G};
+use crate::runtime::g::Locals;
 use crate::runtime::m::current_g_ref;
 
 /// A key to a goroutine-local value; made by [`goroutine_local!`](crate::goroutine_local).
@@ -88,17 +88,13 @@ fn downcast<T: 'static>(v: *const (dyn Any + Send)) -> *const T {
         .expect("goroutine-local key with a mismatched type") as *const T
 }
 
-/// Drops the goroutine's locals, on the goroutine, as it ends. Destructors
-/// that touch goroutine-locals again get fresh values, dropped in turn.
+/// Drops the goroutine's locals, on the goroutine, as it ends (before its
+/// result is published). Destructors that touch goroutine-locals again get
+/// fresh values, dropped in turn.
 pub(crate) fn drop_current_goroutine_locals() {
     if let Some(g) = current_g_ref() {
-        drop_goroutine_locals(g);
+        drop_all(&g.locals);
     }
-}
-
-/// Drops `g`'s locals. Only `g` itself, as it ends.
-pub(crate) fn drop_goroutine_locals(g: &G) {
-    drop_all(&g.locals);
 }
 
 fn drop_all(cell: &UnsafeCell<Option<Box<Locals>>>) {

@@ -104,27 +104,25 @@ impl<T> Local<T> {
     /// Owner only. Queues `item`. With `next` it goes to `runnext` and the
     /// previous `runnext` item, if any, moves to the tail of the ring (Go's
     /// `runqput(next=true)`); otherwise `item` goes to the tail. A full ring
-    /// moves half of itself plus the item to `inject` in one batch. Returns
-    /// false when the only change is `item` in an empty `runnext`.
+    /// moves half of itself plus the item to `inject` in one batch.
     ///
     /// # Safety
     ///
     /// The caller must be the queue's owner: no other thread may be inside
     /// `push`, `push_batch`, `pop`, or a `steal_into` with this queue as `dst`.
-    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &Inject<T>) -> bool {
+    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &Inject<T>) {
         let item = if next {
             // Release publishes `item` to a thief that takes it (Acquire
             // CAS). Only owners store items here, so the Acquire half is
             // not needed; it is free on an RMW.
             match NonNull::new(self.runnext.swap(item.as_ptr(), AcqRel)) {
-                None => return false,
+                None => return,
                 Some(kicked) => kicked,
             }
         } else {
             item
         };
         self.push_back(item, inject);
-        true
     }
 
     /// Puts `item` in `runnext` and returns what was there, for the caller

@@ -353,7 +353,7 @@ impl Runtime {
             Some(kicked) => {
                 let queued = m::with_p(|p| {
                     // SAFETY: `with_p` hands us the P this thread owns.
-                    let _ = unsafe { p.runq.push(kicked, false, &self.inject) };
+                    unsafe { p.runq.push(kicked, false, &self.inject) };
                 });
                 if queued.is_none() {
                     self.inject.push(kicked);

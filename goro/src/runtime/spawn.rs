@@ -228,7 +228,7 @@ where
         let (g, handle) = build(stack, p.next_goid(&rt.next_goid), site, f.take());
         P::count(&p.spawned);
         // SAFETY: `with_p` hands us the P this thread owns.
-        let _ = unsafe { p.runq.push(g, true, &rt.inject) };
+        unsafe { p.runq.push(g, true, &rt.inject) };
         Ok((handle, p.runq.len() >= queue::CAPACITY))
     });
     let lost_p = on_p.is_none();
