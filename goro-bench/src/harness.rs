@@ -141,7 +141,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             }
         }
     };
-    let machine = crate::machine::probe(go_path.as_deref());
+    let mut machine = crate::machine::probe(go_path.as_deref());
 
     // Every process to run, in table order.
     let mut jobs = Vec::new();
@@ -174,6 +174,9 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     // so a burst of load from elsewhere lands on every runtime alike).
     let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
     for round in 1..=opts.rounds {
+        machine
+            .cross_core_rtt_ns
+            .extend(crate::machine::cross_core_round_trip_ns());
         for (job, merged) in jobs.iter().zip(&mut outcomes) {
             let mut label = format!(
                 "{} / {} (n={})",
@@ -234,6 +237,9 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             .push(Cell::new(job.workload, job.runtime, job.n, outcome));
     }
     bar.finish_and_clear();
+    machine
+        .cross_core_rtt_ns
+        .extend(crate::machine::cross_core_round_trip_ns());
     for r in &mut results {
         r.compute_ratio();
     }

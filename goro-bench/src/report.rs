@@ -369,8 +369,23 @@ fn machine_lines(report: &Report) -> Vec<String> {
             "load:    {} at start, {} at end (1/5/15 min)",
             m.load_avg_start, report.load_avg_end
         ),
+        format!("cores:   {}", cross_core_line(&m.cross_core_rtt_ns)),
         format!("command: {}", report.command),
     ]
+}
+
+/// The cross-core probes, in order: one per round, then one at the end.
+fn cross_core_line(rtts: &[u32]) -> String {
+    if rtts.is_empty() {
+        return "cross-core round trip not measured (one core)".into();
+    }
+    let list: Vec<String> = rtts.iter().map(|ns| format!("{ns} ns")).collect();
+    format!(
+        "cross-core round trip {} (start of each round, then end); on a VM it moves \
+         with the host's placement of the vCPUs, and so do the cells that hand \
+         goroutines between cores",
+        list.join(", ")
+    )
 }
 
 pub fn terminal(report: &Report) -> String {

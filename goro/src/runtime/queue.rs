@@ -159,7 +159,7 @@ impl<T> Local<T> {
     /// nothing was taken.
     ///
     /// The caller decides whether taking `runnext` is wise: Go leaves it to a
-    /// P that is about to run it (it backs off ~3 µs when the victim runs).
+    /// P that is about to run it (it gives a running victim `STEAL_PATIENCE`).
     ///
     /// # Safety
     ///
@@ -347,8 +347,15 @@ impl<T> Local<T> {
             .map_err(|_| RunnextMiss::Raced)
     }
 
+    /// Any thread. How many items have left the ring so far, popped by the
+    /// owner or stolen (a racy, wrapping count): the difference between two
+    /// looks is how fast the ring is being worked through.
+    pub(crate) fn taken(&self) -> u32 {
+        self.head.load(Relaxed)
+    }
+
     /// Any thread. Items in the ring, clamped to `CAPACITY` (a racy view).
-    fn ring_len(&self) -> usize {
+    pub(crate) fn ring_len(&self) -> usize {
         let head = self.head.load(Acquire);
         let tail = self.tail.load(Acquire);
         (tail.wrapping_sub(head) as usize).min(CAPACITY)
