@@ -79,8 +79,9 @@ pub fn probe(go: Option<&std::path::Path>) -> Machine {
 }
 
 /// How long a cache line takes to go from one core to another and back: two
-/// threads pass a counter back and forth; the median of 5 bursts of 20 000
-/// round trips. `None` with fewer than 2 cores.
+/// threads pass a counter back and forth; after a warm-up (the second thread
+/// may start on the first one's core until the kernel moves it), the median
+/// of 5 bursts of 20 000 round trips. `None` with fewer than 2 cores.
 ///
 /// Why the report shows it: on a VM the host may move the vCPUs, and how far
 /// apart they land decides how much every hand-off between cores costs. On
@@ -91,39 +92,42 @@ pub fn cross_core_round_trip_ns() -> Option<u32> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
+    const WARMUP: u64 = 100_000;
     const TRIPS: u64 = 20_000;
-    const BURSTS: usize = 5;
+    const BURSTS: u64 = 5;
     if crate::workloads::cores() < 2 {
         return None;
     }
-    let mut medians = Vec::with_capacity(BURSTS);
-    for _ in 0..BURSTS {
-        // The counter is even when it is the prober's turn, odd for the echo.
-        let turn = Arc::new(AtomicU64::new(0));
-        let echo = {
-            let turn = Arc::clone(&turn);
-            std::thread::spawn(move || {
-                for i in 0..TRIPS {
-                    while turn.load(Ordering::Acquire) != 2 * i + 1 {
-                        std::hint::spin_loop();
-                    }
-                    turn.store(2 * i + 2, Ordering::Release);
-                }
-            })
-        };
-        let start = Instant::now();
-        for i in 0..TRIPS {
-            turn.store(2 * i + 1, Ordering::Release);
-            while turn.load(Ordering::Acquire) != 2 * i + 2 {
-                std::hint::spin_loop();
+    let total = WARMUP + BURSTS * TRIPS;
+    // The counter is even when it is the prober's turn, odd for the echo.
+    // No `spin_loop()` in the waits: a pause costs more than the transfer
+    // being measured.
+    let turn = Arc::new(AtomicU64::new(0));
+    let echo = {
+        let turn = Arc::clone(&turn);
+        std::thread::spawn(move || {
+            for i in 0..total {
+                while turn.load(Ordering::Acquire) != 2 * i + 1 {}
+                turn.store(2 * i + 2, Ordering::Release);
             }
-        }
-        let elapsed = start.elapsed();
-        echo.join().ok()?;
-        medians.push((elapsed.as_nanos() / u128::from(TRIPS)) as u32);
-    }
-    medians.sort_unstable();
-    Some(medians[BURSTS / 2])
+        })
+    };
+    let trip = |i: u64| {
+        turn.store(2 * i + 1, Ordering::Release);
+        while turn.load(Ordering::Acquire) != 2 * i + 2 {}
+    };
+    (0..WARMUP).for_each(trip);
+    let mut bursts: Vec<u32> = (0..BURSTS)
+        .map(|b| {
+            let start = Instant::now();
+            let from = WARMUP + b * TRIPS;
+            (from..from + TRIPS).for_each(trip);
+            (start.elapsed().as_nanos() / u128::from(TRIPS)) as u32
+        })
+        .collect();
+    echo.join().ok()?;
+    bursts.sort_unstable();
+    Some(bursts[bursts.len() / 2])
 }
 
 /// The 1-, 5- and 15-minute load averages: how noisy the machine was.
