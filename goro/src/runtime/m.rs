@@ -378,10 +378,11 @@ const SMALL_BACKLOG: usize = 8;
 /// work queued gets `STEAL_PATIENCE` before we steal. If its goroutine is
 /// still the same one after that, we take half (and in the last round its
 /// `runnext`). If it scheduled meanwhile, it is working through its queue
-/// itself, and we leave the queue to it when what is left is small (at most
-/// `SMALL_BACKLOG`, or no more than it got through while we waited); a long
-/// backlog is still split, so a P that fans out many short goroutines does
-/// not run them all alone.
+/// itself, and we leave the queue to it when what is left is small: at most
+/// `SMALL_BACKLOG`, or no more goroutines than it ran while we waited (so it
+/// gets through them within another patience). A longer backlog is still
+/// split, so a P that fans out many short goroutines does not run them all
+/// alone.
 ///
 /// Why: what queues behind a running goroutine is mostly what it just woke
 /// (senders it made room for, a ping-pong partner, children it spawned).
@@ -396,7 +397,10 @@ const SMALL_BACKLOG: usize = 8;
 /// unbuffered MPSC 106 → 74; ping-pong, skynet, sieve and the fan-out of
 /// 100 000 goroutines of 1–30 µs unchanged. Leaving every scheduling
 /// victim's queue alone, whatever its length, measured the same on these but
-/// could leave a long backlog to one P. Spent at most once per round, so a
+/// could leave a long backlog to one P. Judging the pace by ring pops alone,
+/// instead of by goroutines run (most runs come from `runnext`), measured the
+/// same except on the sieve, whose median was higher in 4 of 5 paired runs
+/// (noisy: it swings 0.5–2 s). Spent at most once per round, so a
 /// look over many busy Ps spins at most 4 × 10 µs. Go's `runqgrab` pauses
 /// (3 µs, asleep) before taking a running P's `runnext` only.
 fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
@@ -429,14 +433,12 @@ fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef
             if victim.owner_word() & USER != 0 && !waited {
                 waited = true;
                 let tick = victim.schedtick.load(Ordering::Relaxed);
-                let taken = victim.runq.taken();
                 spin_for(STEAL_PATIENCE);
-                if victim.schedtick.load(Ordering::Relaxed) == tick {
+                let ran = victim.schedtick.load(Ordering::Relaxed).wrapping_sub(tick);
+                if ran == 0 {
                     // Stuck in one goroutine: take half, `runnext` too.
                     take_next = last_round;
-                } else if victim.runq.ring_len()
-                    <= SMALL_BACKLOG.max(victim.runq.taken().wrapping_sub(taken) as usize)
-                {
+                } else if victim.runq.ring_len() <= SMALL_BACKLOG.max(ran as usize) {
                     // Scheduling, and what is left is small or cleared at
                     // this pace within another patience: leave it.
                     continue;

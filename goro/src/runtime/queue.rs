@@ -347,13 +347,6 @@ impl<T> Local<T> {
             .map_err(|_| RunnextMiss::Raced)
     }
 
-    /// Any thread. How many items have left the ring so far, popped by the
-    /// owner or stolen (a racy, wrapping count): the difference between two
-    /// looks is how fast the ring is being worked through.
-    pub(crate) fn taken(&self) -> u32 {
-        self.head.load(Relaxed)
-    }
-
     /// Any thread. Items in the ring, clamped to `CAPACITY` (a racy view).
     pub(crate) fn ring_len(&self) -> usize {
         let head = self.head.load(Acquire);
