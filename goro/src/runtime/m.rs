@@ -429,19 +429,14 @@ fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef
             // A running victim's `runnext` is taken only after our patience
             // showed it stuck: otherwise it is most likely the partner its
             // goroutine is about to hand over to (a ping-pong stays on one P).
-            let mut take_next = last_round && victim.owner_word() & USER == 0;
-            if victim.owner_word() & USER != 0 && !waited {
+            let running = victim.owner_word() & USER != 0;
+            let mut take_next = last_round && !running;
+            if running && !waited {
                 waited = true;
-                let tick = victim.schedtick.load(Ordering::Relaxed);
-                spin_for(STEAL_PATIENCE);
-                let ran = victim.schedtick.load(Ordering::Relaxed).wrapping_sub(tick);
-                if ran == 0 {
-                    // Stuck in one goroutine: take half, `runnext` too.
-                    take_next = last_round;
-                } else if victim.runq.ring_len() <= SMALL_BACKLOG.max(ran as usize) {
-                    // Scheduling, and what is left is small or cleared at
-                    // this pace within another patience: leave it.
-                    continue;
+                match watch(victim) {
+                    Watched::Stuck => take_next = last_round,
+                    Watched::Coping => continue,
+                    Watched::Backlogged => {}
                 }
             }
             // SAFETY: the caller owns `p`, whose queue is the destination.
@@ -451,6 +446,31 @@ fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef
         }
     }
     None
+}
+
+/// What a victim did while a thief watched it for `STEAL_PATIENCE`.
+enum Watched {
+    /// Still in the same goroutine: take half, and its `runnext` if allowed.
+    Stuck,
+    /// Scheduling, with what is left small, or cleared at the pace it just
+    /// showed within another patience: leave its queue to it.
+    Coping,
+    /// Scheduling, but with a longer backlog: take half (not `runnext`).
+    Backlogged,
+}
+
+/// Spins `STEAL_PATIENCE` watching `victim` (see `steal_work`). Any thief.
+fn watch(victim: &P) -> Watched {
+    let tick = victim.schedtick.load(Ordering::Relaxed);
+    spin_for(STEAL_PATIENCE);
+    let ran = victim.schedtick.load(Ordering::Relaxed).wrapping_sub(tick);
+    if ran == 0 {
+        Watched::Stuck
+    } else if victim.runq.ring_len() <= SMALL_BACKLOG.max(ran as usize) {
+        Watched::Coping
+    } else {
+        Watched::Backlogged
+    }
 }
 
 /// One look for work anywhere: four stealing rounds over the other Ps, then
