@@ -355,6 +355,12 @@ fn find_local_or_global(rt: &'static Runtime, p: &'static P) -> Option<GRef> {
     if let Some(g) = unsafe { p.runq.pop() } {
         return Some(g);
     }
+    global_batch(rt, p)
+}
+
+/// A batch from the global queue into `p`'s (Go's `globrunqget`), returning
+/// one to run now. Only the owner of `p`.
+fn global_batch(rt: &'static Runtime, p: &'static P) -> Option<GRef> {
     if rt.inject.is_empty() {
         return None;
     }
@@ -482,14 +488,7 @@ fn watch(victim: &P) -> Watched {
 /// select4 340 → 107 ns/op, unbuffered MPSC 135 → 87, thread ring −15 %,
 /// sieve −10 %; nothing got slower). Only the owner of `p`, spinning.
 fn steal_once(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef> {
-    if let Some(g) = steal_work(rt, m, p) {
-        return Some(g);
-    }
-    if rt.inject.is_empty() {
-        return None;
-    }
-    // SAFETY: the caller owns `p`.
-    unsafe { rt.inject.pop_batch_into(&p.runq, rt.nprocs(), usize::MAX) }
+    steal_work(rt, m, p).or_else(|| global_batch(rt, p))
 }
 
 fn spin_for(d: Duration) {
