@@ -432,6 +432,11 @@ fn steal_work(rt: &'static Runtime, m: &'static M, p: &'static P) -> Option<GRef
             if ptr::eq(victim, p) || victim.runq.is_empty() {
                 continue;
             }
+            if !last_round && victim.runq.ring_len() == 0 {
+                // Only a `runnext`, which only the last round may take:
+                // nothing to steal, nor to spend the patience on, yet.
+                continue;
+            }
             // A running victim's `runnext` is taken only after our patience
             // showed it stuck: otherwise it is most likely the partner its
             // goroutine is about to hand over to (a ping-pong stays on one P).
