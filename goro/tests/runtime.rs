@@ -653,8 +653,9 @@ fn a_goroutine_woken_by_one_that_keeps_running_still_runs() {
                 rx.recv().unwrap();
                 f.store(true, Ordering::Release);
             });
-            goro::time::sleep(Duration::from_millis(20)); // b parks in recv
-                                                          // Let the M that ran the timer go back to sleep.
+            // b parks in recv; then the M that ran the timer goes back to
+            // sleep.
+            goro::time::sleep(Duration::from_millis(20));
             let settle = Instant::now() + Duration::from_millis(5);
             while Instant::now() < settle {
                 std::hint::spin_loop();

@@ -18,12 +18,12 @@
 //! other; then a batch from the global queue; then, if fewer than half the
 //! busy Ps already have a thief, steal half a random victim's queue (four
 //! rounds, one look: no polling). A victim that is running a goroutine gets
-//! 10 µs first, and keeps its queue if it schedules meanwhile: what queues
-//! behind a running goroutine is mostly what it just woke, and moving those
-//! one by one to another core cost more than it gained (`steal_work` has
-//! the measurements). With nothing found the M gives its P back
-//! and sleeps on its parker (a futex), so a program whose goroutines all wait
-//! uses no CPU.
+//! 10 µs first, and keeps a short queue if it schedules meanwhile: what
+//! queues behind a running goroutine is mostly what it just woke, and moving
+//! those one by one to another core cost more than it gained (`steal_work`
+//! has the rule and the measurements). With nothing found the M gives its P
+//! back and sleeps on its parker (a futex), so a program whose goroutines all
+//! wait uses no CPU.
 //!
 //! A new or woken goroutine goes to `runnext` of the P that made it runnable:
 //! two goroutines that ping-pong stay on one P and run back to back, with no
