@@ -73,6 +73,56 @@ fn join_returns_panic_payload() {
     );
 }
 
+/// Join packets come in size classes (64, 128, 256 bytes) and from the
+/// global allocator beyond them or when over-aligned: every kind carries its
+/// result intact, and a result nobody takes is dropped exactly once.
+#[test]
+fn results_of_every_size_and_alignment_arrive_and_drop_once() {
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    #[repr(align(128))]
+    struct OverAligned(u64);
+
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Counted([u64; 24]);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    for round in 0..200u64 {
+        assert_eq!(goro::go(move || round as u8).join().unwrap(), round as u8);
+        let mid = goro::go(move || [round; 20]).join().unwrap();
+        assert_eq!(mid, [round; 20]);
+        let big = goro::go(move || vec![round; 512]).join().unwrap();
+        assert_eq!(big, vec![round; 512]);
+        let huge = goro::go(move || [round as u8; 4096]).join().unwrap();
+        assert!(huge.iter().all(|&b| b == round as u8));
+        let h = goro::go(move || OverAligned(round));
+        assert_eq!(h.join().unwrap(), OverAligned(round));
+    }
+
+    // Joined, detached before the end, detached after it.
+    let joined: Vec<_> = (0..100).map(|_| goro::go(|| Counted([7; 24]))).collect();
+    for h in joined {
+        assert_eq!(h.join().unwrap().0[23], 7);
+    }
+    for _ in 0..100 {
+        drop(goro::go(|| Counted([1; 24])));
+    }
+    let late: Vec<_> = (0..100).map(|_| goro::go(|| Counted([2; 24]))).collect();
+    while !late.iter().all(|h| h.is_finished()) {
+        std::thread::yield_now();
+    }
+    drop(late);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while DROPS.load(Ordering::SeqCst) < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(DROPS.load(Ordering::SeqCst), 300);
+}
+
 #[test]
 fn run_returns_main_value_and_nested_goroutines_join() {
     let v = goro::run(|| {

@@ -17,13 +17,14 @@
 //! LLVM cannot hoist the TLS address computation out of a caller that
 //! switches (llvm/llvm-project#98479).
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::runtime::cells::CellCache;
 use crate::runtime::g::{GRef, Switch, G};
 use crate::runtime::p::{P, USER};
 use crate::runtime::sched::{rt, Handoff, Runtime};
@@ -41,6 +42,8 @@ pub(crate) struct M {
     /// `lock_os_thread` nesting depth of the goroutine running here.
     locked: Cell<u32>,
     rng: Cell<u64>,
+    /// Free packet cells; only this M's thread touches them.
+    cells: UnsafeCell<CellCache>,
 }
 
 // SAFETY: the `Cell`s are only used by the M's own thread (module docs);
@@ -88,6 +91,16 @@ pub(crate) fn with_p<R>(f: impl FnOnce(&'static P) -> R) -> Option<R> {
     Some(r)
 }
 
+/// Runs `f` on this thread's M's cell cache; `None` on a plain thread. Any
+/// thread; `f` must not switch goroutines (it cannot reach the M again).
+#[inline]
+pub(crate) fn with_cells<R>(f: impl FnOnce(&mut CellCache) -> R) -> Option<R> {
+    let m = current_m()?;
+    // SAFETY: only the M's own thread reaches its cache, this is that
+    // thread, and `f` gets no way back to the M to borrow it twice.
+    Some(f(unsafe { &mut *m.cells.get() }))
+}
+
 /// For `ready`: this thread's M and the P it holds (or held until sysmon
 /// took it, unnoticed so far); `None` on a plain thread or an M without P.
 #[inline]
@@ -106,6 +119,14 @@ impl M {
         !self.in_user.get() || p.owner.load(Ordering::SeqCst) == (self.id << 1 | USER)
     }
 
+    /// Gives the M's free cells back to the pool before it sleeps, so that
+    /// sleeping Ms hold none. Only the M's own thread, in scheduler code.
+    pub(crate) fn drain_cells(&self) {
+        // SAFETY: this is the M's own thread (the contract), and no cache
+        // borrow is live in scheduler code.
+        unsafe { &mut *self.cells.get() }.drain();
+    }
+
     fn new() -> &'static M {
         let id = NEXT_M_ID.fetch_add(1, Ordering::Relaxed);
         Box::leak(Box::new(M {
@@ -118,6 +139,7 @@ impl M {
             in_user: Cell::new(false),
             locked: Cell::new(0),
             rng: Cell::new(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            cells: UnsafeCell::new(CellCache::new()),
         }))
     }
 

@@ -74,10 +74,12 @@
 //! matters. The runtime reads its own thread-locals only through
 //! non-inlined accessors, never across a switch.
 
+pub(crate) mod cells;
 pub(crate) mod g;
 pub(crate) mod inject;
 pub(crate) mod m;
 pub(crate) mod p;
+pub(crate) mod packet;
 pub(crate) mod queue;
 pub(crate) mod sched;
 pub(crate) mod sysmon;

@@ -286,6 +286,7 @@ impl Runtime {
     /// Puts `m` to sleep on the idle list until it is handed a P. Only `m`'s
     /// own thread calls this (Go's `stopm`).
     pub(crate) fn stop_m(&'static self, m: &'static M) -> Option<GRef> {
+        m.drain_cells();
         self.idle.lock().ms.push(m);
         m.idle_wait(self)
     }

@@ -1,123 +1,44 @@
 //! `go`, `run` and `JoinHandle`: starting goroutines and collecting what they
 //! return.
 //!
-//! # The join packet
+//! The join packet (a goroutine's result on its way to the handle) is in
+//! [`packet`](crate::runtime::packet).
 //!
-//! A goroutine and its [`JoinHandle`] share a small heap `Packet`: the result
-//! slot, a state word and the joiner's waker. The goroutine's stack cannot
-//! hold the result, since it is recycled the moment the goroutine ends.
-//!
-//! Invariants of `state` (bits `DONE`, `DETACHED`, `JOINING`, each set once):
-//! - `result` is written once, by the goroutine, before it sets `DONE`.
-//! - Whichever side sets its bit second owns `result`: the goroutine if the
-//!   handle was dropped first (`DETACHED`), the handle otherwise. A panic
-//!   payload that its owner drops unobserved is reported (never lost).
-//!
-//! Rejected (2026-11-24): a packet without the `Arc`, freed by whichever
-//! side sets its final state bit last (one RMW per joined goroutine instead
-//! of five). It passed its loom models but measured no faster: uncontended
-//! RMWs are cheap on this machine, and spawn+join is dominated by memory
-//! (1M packets and handles alive at once). What did move the figure was the
-//! packet's size: at 56 bytes (a 64-byte malloc chunk) spawn_join took 165
-//! ns/op on one core, padded back to the `Arc`'s 72 bytes 136 ns.
+//! Rejected (2026-11-24): holding the packet in an `Arc`. It allocates from
+//! `malloc`, whose heap a burst of a million packets grows and then shrinks
+//! again, page fault by page fault (see `cells`).
 
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::thread;
-
-use parking_lot::Mutex;
 
 use crate::runtime::builder::PanicPolicy;
 use crate::runtime::g::{GRef, SpawnError, G};
 use crate::runtime::m;
 use crate::runtime::p::P;
+use crate::runtime::packet;
 use crate::runtime::queue;
 use crate::runtime::sched::rt;
 use crate::stack::Stack;
-
-const DONE: u8 = 1;
-const DETACHED: u8 = 2;
-/// A joiner's waker is in `joiner`: only then does completion take the lock.
-const JOINING: u8 = 4;
-
-struct Packet<T> {
-    id: u64,
-    spawn_site: &'static Location<'static>,
-    state: AtomicU8,
-    result: UnsafeCell<Option<thread::Result<T>>>,
-    joiner: Mutex<Option<Waker>>,
-}
-
-// SAFETY: `result` is handed from the goroutine to the handle through the
-// `state` protocol (module docs); `T: Send` lets it cross threads.
-unsafe impl<T: Send> Sync for Packet<T> {}
-
-impl<T> Packet<T> {
-    /// The goroutine's side, once, when `f` has returned or panicked.
-    fn complete(&self, result: thread::Result<T>) {
-        // SAFETY: nobody reads `result` before `DONE` is set below.
-        unsafe { *self.result.get() = Some(result) };
-        let prev = self.state.fetch_or(DONE, Ordering::AcqRel);
-        if prev & DETACHED != 0 {
-            // SAFETY: the handle is gone: `result` is ours alone.
-            if let Some(Err(payload)) = unsafe { (*self.result.get()).take() } {
-                report_unobserved_panic(self.id, self.spawn_site, &*payload);
-            }
-        } else if prev & JOINING != 0 {
-            if let Some(w) = self.joiner.lock().take() {
-                w.wake();
-            }
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) & DONE != 0
-    }
-
-    /// The handle's side, after seeing `DONE`.
-    fn take(&self) -> Option<thread::Result<T>> {
-        // SAFETY: `DONE` was observed with Acquire: the goroutine wrote the
-        // result and will not touch it again; the handle is the only reader.
-        unsafe { (*self.result.get()).take() }
-    }
-
-    /// Registers `waker` for the completion; true if already complete.
-    fn register(&self, waker: &Waker) -> bool {
-        if self.is_done() {
-            return true;
-        }
-        let mut slot = self.joiner.lock();
-        match &*slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-        drop(slot);
-        // Ordered with `complete`'s `fetch_or(DONE)` on the same word: either
-        // this sees DONE, or `complete` sees JOINING and wakes the waker.
-        self.state.fetch_or(JOINING, Ordering::AcqRel) & DONE != 0
-    }
-}
 
 /// Owned permission to join a goroutine: [`join`](JoinHandle::join) waits for
 /// it and returns its value (or its panic). Dropping the handle detaches the
 /// goroutine, which keeps running. It is also a `Future`, so async code can
 /// await a goroutine.
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
+    packet: packet::Handle<T>,
 }
 
 impl<T> JoinHandle<T> {
     /// Waits for the goroutine to finish: parks the calling goroutine, or the
     /// calling thread off the runtime. `Err` holds the panic payload.
-    pub fn join(self) -> thread::Result<T> {
-        let packet = &self.packet;
+    pub fn join(mut self) -> thread::Result<T> {
+        let packet = &mut self.packet;
         let mut waker: Option<Waker> = None;
         while !packet.is_done() {
             let w = waker.get_or_insert_with(crate::park::current_waker);
@@ -137,25 +58,14 @@ impl<T> JoinHandle<T> {
     /// The goroutine's id, as [`goroutine_id`](crate::runtime::goroutine_id)
     /// reports it inside the goroutine.
     pub fn id(&self) -> u64 {
-        self.packet.id
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        let prev = self.packet.state.fetch_or(DETACHED, Ordering::AcqRel);
-        if prev & DONE != 0 {
-            if let Some(Err(payload)) = self.packet.take() {
-                report_unobserved_panic(self.packet.id, self.packet.spawn_site, &*payload);
-            }
-        }
+        self.packet.id()
     }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = thread::Result<T>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.packet.register(cx.waker()) {
             return Poll::Pending;
         }
@@ -170,13 +80,15 @@ impl<T> Future for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.packet.id)
+            .field("id", &self.packet.id())
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-fn report_unobserved_panic(id: u64, site: &Location<'_>, payload: &(dyn Any + Send)) {
+/// Reports a goroutine's panic that nobody joined, and ends the program if
+/// the panic policy says so. Whoever drops the payload unobserved.
+pub(crate) fn report_unobserved_panic(id: u64, site: &Location<'_>, payload: &(dyn Any + Send)) {
     let msg = payload
         .downcast_ref::<&str>()
         .copied()
@@ -280,20 +192,13 @@ where
     T: Send + 'static,
 {
     let f = f.expect("goroutine body used twice");
-    let packet = Arc::new(Packet {
-        id,
-        spawn_site,
-        state: AtomicU8::new(0),
-        result: UnsafeCell::new(None),
-        joiner: Mutex::new(None),
-    });
-    let theirs = Arc::clone(&packet);
+    let (completer, packet) = packet::new(id, spawn_site);
     let g = G::spawn_on(stack, id, move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Goroutine-locals go before the result is published, so a joiner
         // sees their destructors' effects (as a thread's join does).
         crate::runtime::local::drop_current_goroutine_locals();
-        theirs.complete(result);
+        completer.complete(result);
     });
     (g, JoinHandle { packet })
 }
