@@ -44,7 +44,7 @@ mod tests;
 use core::fmt;
 use core::num::NonZeroUsize;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use overflow::{ensure_signal_stack, install_overflow_handler};
 pub(crate) use pool::{StackCache, StackPool};
@@ -147,7 +147,7 @@ pub(crate) struct Stack {
     reserved: usize,
     /// Whether the header id may be non-zero, so `reset` only writes (and faults in)
     /// the header page when it must.
-    id_written: AtomicBool,
+    id_written: bool,
 }
 
 impl Stack {
@@ -159,7 +159,7 @@ impl Stack {
             top,
             size,
             reserved: 0,
-            id_written: AtomicBool::new(false),
+            id_written: false,
         }
     }
 
@@ -193,8 +193,8 @@ impl Stack {
 
     /// Records the goroutine id that the overflow report prints. The holder calls it,
     /// normally right after getting the stack and before handing it to corosensei.
-    pub(crate) fn set_goroutine_id(&self, id: u64) {
-        self.id_written.store(true, Ordering::Relaxed);
+    pub(crate) fn set_goroutine_id(&mut self, id: u64) {
+        self.id_written = true;
         self.id_cell().store(id, Ordering::Relaxed);
     }
 
@@ -232,7 +232,7 @@ impl Stack {
     /// Returns the stack to its pristine state. Only the pool calls it, on the way in.
     fn reset(&mut self) {
         self.reserved = 0;
-        if self.id_written.swap(false, Ordering::Relaxed) {
+        if std::mem::take(&mut self.id_written) {
             self.id_cell().store(0, Ordering::Relaxed);
         }
     }

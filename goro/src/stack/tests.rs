@@ -292,7 +292,7 @@ fn overflow_reports_goroutine_and_aborts() {
         install_overflow_handler();
         ensure_signal_stack();
         let pool = StackPool::new(64 * KIB).unwrap();
-        let s = pool.get().unwrap();
+        let mut s = pool.get().unwrap();
         s.set_goroutine_id(7);
         let mut co = Coroutine::with_stack(s, |_: &Yielder<(), ()>, ()| recurse(0));
         co.resume(());
@@ -320,7 +320,7 @@ fn mprotect_fallback_guards_and_reports() {
             assert!(faults(s.top() - s.size() - page()));
             assert!(!faults(s.top() - s.size()));
         }
-        let s = v.pop().unwrap();
+        let mut s = v.pop().unwrap();
         pool.put_batch(&mut v);
         s.set_goroutine_id(11);
         let mut co = Coroutine::with_stack(s, |_: &Yielder<(), ()>, ()| recurse(0));
