@@ -220,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn cells_are_aligned_distinct_and_reused() {
+    fn cells_are_aligned_distinct_and_writable() {
         let layout = Layout::from_size_align(100, 16).unwrap();
         let cells: Vec<_> = (0..3 * CHUNK_BYTES / 128).map(|_| alloc(layout)).collect();
         let addrs: HashSet<usize> = cells.iter().map(|c| c.as_ptr() as usize).collect();
@@ -234,11 +234,20 @@ mod tests {
             // SAFETY: from `alloc(layout)`, given back once.
             unsafe { dealloc(c, layout) };
         }
-        // Plain threads take from the pool: what was just given back.
-        let again = alloc(layout);
-        assert!(addrs.contains(&(again.as_ptr() as usize)));
-        // SAFETY: as above.
-        unsafe { dealloc(again, layout) };
+    }
+
+    #[test]
+    fn a_cache_hands_back_the_cell_freed_last() {
+        // A private cache: the shared pool may be used by other tests meanwhile.
+        let mut cache = CellCache::new();
+        let a = cache.get(1);
+        let b = cache.get(1);
+        assert_ne!(a, b);
+        cache.put(1, FreeCell(a));
+        assert_eq!(cache.get(1), a, "LIFO: the warmest cell first");
+        cache.put(1, FreeCell(a));
+        cache.put(1, FreeCell(b));
+        cache.drain();
     }
 
     #[test]

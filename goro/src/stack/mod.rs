@@ -254,10 +254,12 @@ impl Stack {
 // corosensei::stack::MIN_STACK_SIZE, and stays mapped read-write while the `Stack`
 // exists (chunks are never unmapped).
 unsafe impl corosensei::stack::Stack for Stack {
+    #[inline]
     fn base(&self) -> corosensei::stack::StackPointer {
         NonZeroUsize::new(self.top - HEADER_SIZE - self.reserved).expect("stack base is non-null")
     }
 
+    #[inline]
     fn limit(&self) -> corosensei::stack::StackPointer {
         NonZeroUsize::new(self.limit).expect("stack limit is non-null")
     }
