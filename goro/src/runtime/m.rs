@@ -3,11 +3,12 @@
 //!
 //! # What it protects
 //!
-//! An `M` is shared (idle list, lock_os_thread), but its `Cell`s are touched
-//! only by its own thread; other threads reach it only through `handoff` (a P,
-//! maybe a G, given to it while it sleeps) and its `Thread` handle to unpark
-//! it. Ms are leaked: they live as long as the process (at most
-//! `max_threads` of them), so `&'static M` is always valid.
+//! An `M` is shared (idle list, lock_os_thread), but its `Cell`s and its
+//! cache of free packet cells are touched only by its own thread; other
+//! threads reach it only through `handoff` (a P, maybe a G, given to it
+//! while it sleeps) and its `Thread` handle to unpark it. Ms are leaked:
+//! they live as long as the process (at most `max_threads` of them), so
+//! `&'static M` is always valid.
 //!
 //! # Thread-locals and migration
 //!
@@ -46,8 +47,8 @@ pub(crate) struct M {
     cells: UnsafeCell<CellCache>,
 }
 
-// SAFETY: the `Cell`s are only used by the M's own thread (module docs);
-// `handoff` is atomic and `Thread` is Sync.
+// SAFETY: the `Cell`s and the cell cache are only used by the M's own thread
+// (module docs); `handoff` is atomic and `Thread` is Sync.
 unsafe impl Sync for M {}
 
 thread_local! {
