@@ -38,7 +38,7 @@ const CLASS_SIZES: [usize; 3] = [64, 128, 256];
 
 /// Every cell starts on a cache line of its own: a packet completed on one
 /// core never shares a line with one being set up on another.
-pub(crate) const CELL_ALIGN: usize = 64;
+const CELL_ALIGN: usize = 64;
 
 /// Bytes carved into cells at once when a class's free list is empty.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -98,8 +98,9 @@ pub(crate) unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
         return;
     };
-    let cell = FreeCell(ptr);
-    let mut cell = Some(cell);
+    // Off an M (no cache), the closure does not run and the cell goes to
+    // the pool.
+    let mut cell = Some(FreeCell(ptr));
     crate::runtime::m::with_cells(|cache| cache.put(class, cell.take().expect("cell")));
     if let Some(cell) = cell {
         POOL[class].lock().push(cell);
