@@ -14,12 +14,19 @@
 //! resumed only by the one M that took the G from a run queue (or that
 //! switched it out and re-runs it), so `coroutine` is never touched by two
 //! threads at once.
+//!
+//! # Resume hints
+//!
+//! `last_p` and `switch_sp` say where the goroutine last ran and where its
+//! innermost frame was, so a waker that moves it to another core can
+//! prefetch what its resume reads first (`Runtime::ready`). They are hints:
+//! read after the wake CAS they are exact, but nothing depends on them.
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::mem::{self, ManuallyDrop};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -56,7 +63,27 @@ pub(crate) struct G {
     /// The M this goroutine is pinned to (`lock_os_thread`), or null.
     pub(crate) locked_m: AtomicPtr<M>,
     pub(crate) locals: UnsafeCell<Option<Box<Locals>>>,
+    /// The index of the P this goroutine last ran on (`NEVER_RAN` before
+    /// its first run). Written by the M that resumes it, read by its waker.
+    last_p: AtomicU32,
+    /// An address in the goroutine's innermost frame when it last switched
+    /// out: where its resume starts reading. Written by the goroutine, read
+    /// by its waker. Both are hints for [`G::prefetch_for_resume`]: a waker
+    /// reads them after winning the wake CAS, which orders it after the
+    /// writes, but a stale value would only prefetch the wrong lines.
+    switch_sp: AtomicUsize,
 }
+
+const NEVER_RAN: u32 = u32::MAX;
+
+/// Bytes below the recorded switch address that the switch itself used
+/// (corosensei's saved registers and resume address).
+const SWITCH_SAVE_AREA: usize = 192;
+/// Bytes prefetched for a resume, from the switch's saved registers up
+/// through the park path to the goroutine's own loop. A parked sieve
+/// filter's frames take ~510 bytes below its G.
+const RESUME_WINDOW: usize = 1024;
+const LINE: usize = 64;
 
 /// A counted reference to a G, as it travels through run queues.
 pub(crate) type GRef = NonNull<G>;
@@ -82,6 +109,8 @@ impl G {
             coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
             locked_m: AtomicPtr::new(ptr::null_mut()),
             locals: UnsafeCell::new(None),
+            last_p: AtomicU32::new(NEVER_RAN),
+            switch_sp: AtomicUsize::new(0),
         };
         // SAFETY: `reserve_top` gave us room for a `G`, aligned to 64 bytes,
         // inside the slot this goroutine owns; nothing else lives there.
@@ -109,10 +138,55 @@ impl G {
     /// Only the goroutine itself, running on its own stack, may call this.
     #[inline]
     pub(crate) unsafe fn switch_out(&self, why: Switch) {
+        let here = 0u8;
+        let sp = std::hint::black_box(&here) as *const u8 as usize;
+        self.switch_sp.store(sp, Ordering::Relaxed);
         let yielder = self.yielder.get();
         // SAFETY: the yielder lives on this coroutine's stack for as long as
         // the coroutine runs, and we are that coroutine.
         unsafe { (*yielder).suspend(why) };
+    }
+
+    /// Records that the goroutine runs on the P with index `p`. Only the M
+    /// about to resume it.
+    #[inline]
+    pub(crate) fn note_running_on(&self, p: usize) {
+        self.last_p.store(p as u32, Ordering::Relaxed);
+    }
+
+    /// True if the goroutine last ran on the P with index `p`. Its waker,
+    /// after the wake CAS.
+    #[inline]
+    pub(crate) fn last_ran_on(&self, p: usize) -> bool {
+        self.last_p.load(Ordering::Relaxed) == p as u32
+    }
+
+    /// Starts fetching the cache lines a resume reads first: the innermost
+    /// frames (the registers the switch saved, then the park path the
+    /// goroutine returns through) and the G's second line (the first is the
+    /// park state, which the waker just wrote). Called by a waker that
+    /// moves a goroutine to another core, so the lines arrive while the
+    /// waker finishes its hand-off instead of one miss at a time after the
+    /// switch. Any thread; a hint only (see `switch_sp`).
+    #[inline]
+    pub(crate) fn prefetch_for_resume(&self) {
+        let g = self as *const G as usize;
+        for line in self.resume_window().step_by(LINE) {
+            prefetch_line(line);
+        }
+        prefetch_line(g + LINE);
+    }
+
+    /// The addresses a resume reads first, below the G (empty if the
+    /// goroutine never switched out). Any thread (a hint, see `switch_sp`).
+    fn resume_window(&self) -> std::ops::Range<usize> {
+        let g = self as *const G as usize;
+        let sp = self.switch_sp.load(Ordering::Relaxed);
+        if sp == 0 || sp > g {
+            return 0..0;
+        }
+        let from = sp.saturating_sub(SWITCH_SAVE_AREA) & !(LINE - 1);
+        from..g.min(from + RESUME_WINDOW)
     }
 
     /// The park fast path: consumes a pending wake token. Only the
@@ -190,6 +264,20 @@ impl G {
     }
 }
 
+/// Asks the CPU to bring the line at `addr` into its caches.
+#[inline(always)]
+fn prefetch_line(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address,
+    // and changes no memory; SSE, which it needs, is part of x86_64.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
 /// The body every goroutine runs on its own stack.
 fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
     let g = crate::runtime::m::current_g().expect("goroutine started outside an M");
@@ -262,3 +350,34 @@ impl std::fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The resume prefetch aims at the right lines: after a switch, the
+    /// recorded address lies in the goroutine's own frames just below its G,
+    /// inside the prefetched window, and the G names the one P that ran it.
+    #[test]
+    fn a_switched_out_goroutine_records_where_its_resume_starts() {
+        let (g_addr, window, sp, ran_on) = crate::go(|| {
+            let g = crate::runtime::m::current_g_ref().expect("on a goroutine");
+            assert_eq!(g.resume_window(), 0..0, "nothing recorded before a switch");
+            crate::yield_now();
+            let sp = g.switch_sp.load(Ordering::Relaxed);
+            let procs = crate::runtime::gomaxprocs();
+            let ran_on: Vec<usize> = (0..procs).filter(|&p| g.last_ran_on(p)).collect();
+            g.prefetch_for_resume();
+            (g as *const G as usize, g.resume_window(), sp, ran_on)
+        })
+        .join()
+        .unwrap();
+        assert!(
+            sp < g_addr && g_addr - sp < 4096,
+            "switch address {sp:#x}, G at {g_addr:#x}"
+        );
+        assert!(window.contains(&sp), "{window:x?} misses {sp:#x}");
+        assert!(window.start % LINE == 0 && window.end <= g_addr);
+        assert_eq!(ran_on.len(), 1, "last P: {ran_on:?}");
+    }
+}

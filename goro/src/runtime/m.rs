@@ -564,6 +564,7 @@ fn execute(rt: &'static Runtime, m: &'static M, g: GRef) -> Next {
     loop {
         let p = m.p.get().expect("execute without a P");
         p.tick();
+        gr.note_running_on(p.index);
         m.curg.set(Some(g));
         m.in_user.set(true);
         p.enter_user(m.id);
