@@ -488,6 +488,89 @@ fn a_hot_loop_does_not_stop_others() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// One ping-pong pair over unbuffered channels: `rounds` round trips, the
+/// sum of what came back. `lock` pins the echoing side to its thread.
+fn ping_pong_pair(rounds: u64, lock: bool) -> goro::JoinHandle<u64> {
+    let (to_echo, echo_rx) = goro::chan::<u64>(0);
+    let (back_tx, back) = goro::chan::<u64>(0);
+    goro::go(move || {
+        if lock {
+            goro::runtime::lock_os_thread();
+        }
+        for v in &echo_rx {
+            back_tx.send(v + 1).unwrap();
+        }
+    });
+    goro::go(move || {
+        let mut sum = 0;
+        for i in 0..rounds {
+            to_echo.send(i).unwrap();
+            sum += back.recv().unwrap();
+        }
+        sum
+    })
+}
+
+#[test]
+fn hand_overs_survive_sysmon_timers_and_locked_threads() {
+    // A parking goroutine hands its M straight to the one in `runnext`
+    // without claiming the P back from user mode. With one P, run pairs
+    // that hand over all the time beside a goroutine that blocks its thread
+    // past sysmon's retake threshold again and again (so the P is taken
+    // mid-hand-over at some point), one whose echo side is locked to its
+    // thread (the hand-over must send it through the scheduler), and one
+    // that sleeps on timers (due timers end a run of hand-overs).
+    if child_part(
+        "hand_overs_survive_sysmon_timers_and_locked_threads",
+        || {
+            assert_eq!(runtime::gomaxprocs(), 1);
+            const ROUNDS: u64 = 20_000;
+            let expect = ROUNDS * (ROUNDS + 1) / 2;
+            // The blocker parks right after each blocking stretch, so its M
+            // reaches the hand-over with the P already taken.
+            let (to_ack, ack_rx) = goro::chan::<u32>(0);
+            let (ack_tx, acks) = goro::chan::<u32>(0);
+            goro::go(move || {
+                for v in &ack_rx {
+                    ack_tx.send(v).unwrap();
+                }
+            });
+            let blocker = goro::go(move || {
+                for i in 0..15 {
+                    std::thread::sleep(Duration::from_millis(12));
+                    to_ack.send(i).unwrap();
+                    assert_eq!(acks.recv(), Some(i));
+                }
+            });
+            let sleeper = goro::go(|| {
+                for _ in 0..50 {
+                    goro::time::sleep(Duration::from_micros(500));
+                }
+            });
+            let pairs = [
+                ping_pong_pair(ROUNDS, false),
+                ping_pong_pair(ROUNDS, false),
+                ping_pong_pair(ROUNDS, true),
+            ];
+            for (i, pair) in pairs.into_iter().enumerate() {
+                assert_eq!(pair.join().unwrap(), expect, "pair {i}");
+            }
+            blocker.join().unwrap();
+            sleeper.join().unwrap();
+            println!("CHILD-OK");
+        },
+    ) {
+        return;
+    }
+    let out = spawn_child(
+        "hand_overs_survive_sysmon_timers_and_locked_threads",
+        &[("GOMAXPROCS", "1")],
+    );
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{so}\n{}", stderr(&out));
+    assert!(so.contains("CHILD-OK"), "{so}");
+}
+
 #[test]
 fn idle_runtime_uses_no_cpu() {
     if child_part("idle_runtime_uses_no_cpu", || {

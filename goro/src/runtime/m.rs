@@ -38,7 +38,8 @@ pub(crate) struct M {
     p: Cell<Option<&'static P>>,
     spinning: Cell<bool>,
     curg: Cell<Option<GRef>>,
-    /// True while goroutine code runs (the P's owner word has `USER` set).
+    /// True while goroutine code runs, and through a hand-over in user mode
+    /// (the P's owner word has `USER` set).
     in_user: Cell<bool>,
     /// `lock_os_thread` nesting depth of the goroutine running here.
     locked: Cell<u32>,
@@ -557,32 +558,51 @@ enum Next {
     ExitThread,
 }
 
-/// Runs `g` until it parks, yields or ends, and settles it. Only `m`'s thread.
-fn execute(rt: &'static Runtime, m: &'static M, g: GRef) -> Next {
-    // SAFETY: the G is alive: it holds its own reference until it ends.
-    let gr = unsafe { g.as_ref() };
+/// Runs `g` until it parks, yields or ends, and settles it; when it parks
+/// and another goroutine waits in `runnext`, runs that one straight away
+/// (`hand_over_in_user`). Only `m`'s thread.
+fn execute(rt: &'static Runtime, m: &'static M, mut g: GRef) -> Next {
+    // False while the P's owner word still says `USER` from the last
+    // goroutine (a hand-over in user mode): then it must not be rewritten.
+    let mut enter = true;
     loop {
+        // SAFETY: the G is alive: it holds its own reference until it ends.
+        let gr = unsafe { g.as_ref() };
         let p = m.p.get().expect("execute without a P");
         p.tick();
         gr.note_running_on(p.index);
         m.curg.set(Some(g));
         m.in_user.set(true);
-        p.enter_user(m.id);
+        if enter {
+            p.enter_user(m.id);
+        }
         // SAFETY: this M took `g` from a run queue (or switched it out just
         // now) and `curg` is set: it is the only thread resuming it.
         let why = unsafe { gr.resume() };
-        m.in_user.set(false);
         m.curg.set(None);
-        // `blocking` may have swapped the P meanwhile: look again.
-        if let Some(p) = m.p.get() {
-            if !p.claim(m.id) {
-                m.p.set(None);
+        let woke_meanwhile = why == Some(Switch::Park) && !gr.finish_park();
+        if why == Some(Switch::Park) {
+            match hand_over_in_user(rt, m, if woke_meanwhile { Some(g) } else { None }) {
+                Handover::Run(next) => {
+                    g = next;
+                    enter = false;
+                    continue;
+                }
+                Handover::Claim(next) => {
+                    m.in_user.set(false);
+                    claim_back(m);
+                    return Next::Run(next);
+                }
+                Handover::No => {}
             }
         }
+        m.in_user.set(false);
+        enter = true;
+        claim_back(m);
         match why {
             None if goexit(rt, m, g) => return Next::ExitThread,
             None => return Next::Schedule,
-            Some(Switch::Park) if !gr.finish_park() => {
+            Some(Switch::Park) if woke_meanwhile => {
                 // A wake came between park and now: run it again.
                 if m.p.get().is_some() {
                     continue;
@@ -600,6 +620,69 @@ fn execute(rt: &'static Runtime, m: &'static M, g: GRef) -> Next {
             return stop_locked_m(rt, m).map_or(Next::Schedule, Next::Run);
         }
         return Next::Schedule;
+    }
+}
+
+/// After goroutine code: takes the P back from user mode (`blocking` may
+/// have swapped it meanwhile, sysmon may have taken it). Only `m`'s thread.
+fn claim_back(m: &'static M) {
+    if let Some(p) = m.p.get() {
+        if !p.claim(m.id) {
+            m.p.set(None);
+        }
+    }
+}
+
+/// What `hand_over_in_user` found.
+enum Handover {
+    /// Run this goroutine now, with the P still in user mode.
+    Run(GRef),
+    /// This goroutine was taken, but must go through the scheduler (it is
+    /// locked to another thread): claim the P back first.
+    Claim(GRef),
+    /// Nothing to hand over: the usual path.
+    No,
+}
+
+/// A goroutine just parked (its park is settled): if the one it most likely
+/// woke waits in `runnext` (or `again`, the parked goroutine itself, was
+/// woken meanwhile), runs it without leaving user mode. The P's owner word
+/// keeps its `USER` bit across the switch, so this saves the claim's CAS and
+/// the scheduler's loop on every channel hand-off. Only `m`'s thread, after
+/// a park, with the owner word not yet claimed back.
+///
+/// Why it is safe without the claim: in user mode sysmon may take the P at
+/// any moment, and this code touches only what a P's non-owner may touch
+/// (`runnext` by swap, like a thief; the tick counter, a racy statistic).
+/// If sysmon takes the P after the ownership look below, the goroutine we
+/// run is simply one that runs while its M loses the P, which user mode
+/// allows for every goroutine; its next scheduling point finds the P gone.
+/// Everything that needs the P as owner (the ring, the stack cache, timers
+/// that queue what they wake) is left to the scheduler, and so are the
+/// global queue's turn every 61st tick, due timers and a locked M.
+fn hand_over_in_user(rt: &'static Runtime, m: &'static M, again: Option<GRef>) -> Handover {
+    let Some(p) = m.p.get() else {
+        return Handover::No;
+    };
+    if m.locked.get() > 0
+        || p.owner_word() != (m.id << 1 | USER)
+        || p.schedtick.load(Ordering::Relaxed) % 61 == 0
+        || timers::due(rt, p)
+    {
+        return Handover::No;
+    }
+    if let Some(g) = again {
+        return Handover::Run(g);
+    }
+    let Some(next) = p.runq.pop_next() else {
+        return Handover::No;
+    };
+    // SAFETY: a G taken from a run queue is alive (it holds its own ref).
+    let locked_to = unsafe { next.as_ref() }.locked_m.load(Ordering::Acquire);
+    if locked_to.is_null() || ptr::eq(locked_to, m) {
+        Handover::Run(next)
+    } else {
+        Handover::Claim(next)
     }
 }
 

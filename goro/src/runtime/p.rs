@@ -10,7 +10,9 @@
 //!
 //! `0` = nobody (idle, or in transit to an M); otherwise `m_id << 1 | USER`.
 //! An owning M flips `USER` on while it runs goroutine code and off while it
-//! runs scheduler code. Sysmon may take a P away only by CAS-ing the exact
+//! runs scheduler code. The one exception is the hand-over from a parking
+//! goroutine to the one in `runnext` (`m::hand_over_in_user`): the word keeps
+//! `USER` across it, since that code touches only what a non-owner may. Sysmon may take a P away only by CAS-ing the exact
 //! `m_id << 1 | USER` word to `0`, so it never takes a P out from under
 //! scheduler code; and goroutine code that needs its P (spawn, wake, stacks)
 //! first CASes `USER` off again, so it notices a P taken meanwhile and falls
@@ -101,7 +103,9 @@ impl P {
         f(unsafe { &mut *self.stack_cache.get() })
     }
 
-    /// Only the owning M: counts one more goroutine run.
+    /// Only the owning M (also in user mode, in a hand-over, when sysmon
+    /// may just have taken the P: a tick lost to a race with the new owner
+    /// only delays sysmon's verdict): counts one more goroutine run.
     pub(crate) fn tick(&self) -> u32 {
         let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
         self.schedtick.store(t, Ordering::Relaxed);

@@ -142,15 +142,21 @@ impl<T> Local<T> {
     ///
     /// As for [`Local::push`].
     pub(crate) unsafe fn pop(&self) -> Option<NonNull<T>> {
+        self.pop_next().or_else(|| self.pop_ring())
+    }
+
+    /// Takes `runnext` if it holds an item. Any thread: whoever swaps an
+    /// item out owns it, so this is safe for a thread that is no longer
+    /// (or never was) the owner, and then it is just a steal.
+    #[inline]
+    pub(crate) fn pop_next(&self) -> Option<NonNull<T>> {
         // Load first: an empty `runnext` is the common case, and a swap would
         // take its cache line away from the thieves for nothing.
-        if !self.runnext.load(Relaxed).is_null() {
-            // A thief may have taken it since: then we get null, and go on.
-            if let Some(item) = NonNull::new(self.runnext.swap(ptr::null_mut(), Acquire)) {
-                return Some(item);
-            }
+        if self.runnext.load(Relaxed).is_null() {
+            return None;
         }
-        self.pop_ring()
+        // A thief may have taken it since: then we get null.
+        NonNull::new(self.runnext.swap(ptr::null_mut(), Acquire))
     }
 
     /// Any thread (a thief). Moves half of this queue's ring into `dst` and

@@ -373,6 +373,13 @@ pub(crate) fn notify(rt: &'static Runtime, when: u64, local: bool) {
 
 /// Runs the due timers of `p` and of the global heap (Go's `checkTimers`).
 /// Only the M that owns `p`, in scheduler code.
+/// True if a timer of `p` or of the global heap is due. Any thread.
+#[inline]
+pub(crate) fn due(rt: &Runtime, p: &P) -> bool {
+    let e = p.timers.earliest().min(rt.timers.global.earliest());
+    e != NONE && e <= now_nanos()
+}
+
 pub(crate) fn check(rt: &'static Runtime, p: &'static P) {
     let e = p.timers.earliest().min(rt.timers.global.earliest());
     if e == NONE {
