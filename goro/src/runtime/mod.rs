@@ -32,6 +32,14 @@
 //! only fills an empty `runnext` wakes no other M (the waker usually blocks
 //! next, and this M runs it); sysmon starts one if the waker keeps running.
 //!
+//! When a goroutine parks and its P's `runnext` holds another (usually the
+//! partner it just woke), its M switches to that one at once, with the P
+//! still marked "in goroutine code": no claim of the P and no round of this
+//! loop per channel hand-off (`m::hand_over_in_user` says why that is safe
+//! and what still goes the long way). A wake-up that moves a goroutine to
+//! another P prefetches its innermost stack frames on the waker's core
+//! (`G::prefetch_for_resume`), so they cross while the waker finishes.
+//!
 //! # Timers (`timers.rs`)
 //!
 //! Each P keeps a heap of timers (deadline, then arrival order), as Go does;
