@@ -224,6 +224,16 @@ impl G {
     /// # Safety
     /// The caller owns one reference to `g` and does not use it afterwards.
     pub(crate) unsafe fn release_ref(g: GRef) {
+        // SAFETY: the caller's contract is ours.
+        unsafe { Self::release_ref_with(g, crate::runtime::sched::free_stack) }
+    }
+
+    /// As [`G::release_ref`], giving the stack to `free` if this was the
+    /// last reference.
+    ///
+    /// # Safety
+    /// As for [`G::release_ref`].
+    pub(crate) unsafe fn release_ref_with(g: GRef, free: impl FnOnce(Stack)) {
         // SAFETY: the caller still holds a reference, so `g` is alive.
         let gr = unsafe { g.as_ref() };
         if gr.refs.fetch_sub(1, Ordering::Release) != 1 {
@@ -238,7 +248,7 @@ impl G {
             ptr::drop_in_place(g.as_ptr());
             co.into_stack()
         };
-        crate::runtime::sched::free_stack(stack);
+        free(stack);
     }
 
     /// A waker for this goroutine that holds no reference: it must not

@@ -713,7 +713,13 @@ fn goexit(rt: &'static Runtime, m: &'static M, g: GRef) -> bool {
     let exit_thread = m.locked.replace(0) > 0;
     gr.locked_m.store(ptr::null_mut(), Ordering::Release);
     // SAFETY: this is the goroutine's own reference, given up exactly once.
-    unsafe { G::release_ref(g) };
+    unsafe {
+        G::release_ref_with(g, |stack| match m.p.get() {
+            // Scheduler code: the P is claimed, its stack cache is ours.
+            Some(p) => p.stack_cache(|c| c.put(&rt.stacks, stack)),
+            None => rt.stacks.put(stack),
+        })
+    };
     exit_thread
 }
 
