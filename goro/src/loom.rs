@@ -10,7 +10,8 @@
 //!
 //! Only the modules that are model-checked (the run queues, a goroutine's
 //! park token, the channel lock, the commit protocol of `chan::waiter` and
-//! the join packet) go through this facade; the rest of the runtime uses std directly.
+//! the join packet) go through this facade; the rest of the runtime uses
+//! std directly.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).

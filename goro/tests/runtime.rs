@@ -20,6 +20,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs the test `name`'s child part with `envs` and asserts that it exited
+/// successfully after printing `CHILD-OK`.
+fn child_passes(name: &str, envs: &[(&str, &str)]) {
+    let out = spawn_child(name, envs);
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{so}\n{}", stderr(&out));
+    assert!(so.contains("CHILD-OK"), "{so}");
+}
+
 /// A one-shot gate built on the park seam, as higher layers will be.
 #[derive(Default)]
 struct Gate {
@@ -418,9 +427,7 @@ fn gomaxprocs_env_is_respected() {
     }) {
         return;
     }
-    let out = spawn_child("gomaxprocs_env_is_respected", &[("GOMAXPROCS", "3")]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD-OK"));
+    child_passes("gomaxprocs_env_is_respected", &[("GOMAXPROCS", "3")]);
 }
 
 #[test]
@@ -451,13 +458,10 @@ fn a_thread_blocking_goroutine_does_not_stop_others() {
     }) {
         return;
     }
-    let out = spawn_child(
+    child_passes(
         "a_thread_blocking_goroutine_does_not_stop_others",
         &[("GOMAXPROCS", "1")],
     );
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{so}\n{}", stderr(&out));
-    assert!(so.contains("CHILD-OK"), "{so}");
 }
 
 #[test]
@@ -562,13 +566,10 @@ fn hand_overs_survive_sysmon_timers_and_locked_threads() {
     ) {
         return;
     }
-    let out = spawn_child(
+    child_passes(
         "hand_overs_survive_sysmon_timers_and_locked_threads",
         &[("GOMAXPROCS", "1")],
     );
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{so}\n{}", stderr(&out));
-    assert!(so.contains("CHILD-OK"), "{so}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use crate::runtime::cells::CellCache;
 use crate::runtime::g::{GRef, Switch, G};
 use crate::runtime::p::{P, USER};
-use crate::runtime::sched::{rt, Handoff, Runtime};
+use crate::runtime::sched::{self, rt, Handoff, Runtime};
 use crate::runtime::timers::{self, now_nanos, NONE};
 
 pub(crate) struct M {
@@ -369,7 +369,7 @@ fn find_runnable(rt: &'static Runtime, m: &'static M) -> GRef {
 /// Local queue first, the global queue every 61st tick and when the local
 /// one is empty. Only the owner of `p`.
 fn find_local_or_global(rt: &'static Runtime, p: &'static P) -> Option<GRef> {
-    let fair_tick = p.schedtick.load(Ordering::Relaxed) % 61 == 0;
+    let fair_tick = p.global_queue_turn();
     if fair_tick && !rt.inject.is_empty() {
         if let Some(g) = rt.inject.pop() {
             return Some(g);
@@ -676,7 +676,7 @@ fn hand_over_in_user(rt: &'static Runtime, m: &'static M, again: Option<GRef>) -
     };
     if m.locked.get() > 0
         || p.owner_word() != (m.id << 1 | USER)
-        || p.schedtick.load(Ordering::Relaxed) % 61 == 0
+        || p.global_queue_turn()
         || timers::due(rt, p)
     {
         return Handover::No;
@@ -713,13 +713,8 @@ fn goexit(rt: &'static Runtime, m: &'static M, g: GRef) -> bool {
     let exit_thread = m.locked.replace(0) > 0;
     gr.locked_m.store(ptr::null_mut(), Ordering::Release);
     // SAFETY: this is the goroutine's own reference, given up exactly once.
-    unsafe {
-        G::release_ref_with(g, |stack| match m.p.get() {
-            // Scheduler code: the P is claimed, its stack cache is ours.
-            Some(p) => p.stack_cache(|c| c.put(&rt.stacks, stack)),
-            None => rt.stacks.put(stack),
-        })
-    };
+    // Scheduler code: the P, if any, is claimed, so its stack cache is ours.
+    unsafe { G::release_ref_with(g, |stack| sched::free_stack_on(m.p.get(), stack)) };
     exit_thread
 }
 

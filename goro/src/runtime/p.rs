@@ -12,11 +12,12 @@
 //! An owning M flips `USER` on while it runs goroutine code and off while it
 //! runs scheduler code. The one exception is the hand-over from a parking
 //! goroutine to the one in `runnext` (`m::hand_over_in_user`): the word keeps
-//! `USER` across it, since that code touches only what a non-owner may. Sysmon may take a P away only by CAS-ing the exact
-//! `m_id << 1 | USER` word to `0`, so it never takes a P out from under
-//! scheduler code; and goroutine code that needs its P (spawn, wake, stacks)
-//! first CASes `USER` off again, so it notices a P taken meanwhile and falls
-//! back to the global structures. M ids are never reused: no ABA.
+//! `USER` across it, since that code touches only what a non-owner may.
+//! Sysmon may take a P away only by CAS-ing the exact `m_id << 1 | USER`
+//! word to `0`, so it never takes a P out from under scheduler code; and
+//! goroutine code that needs its P (spawn, wake, stacks) first CASes `USER`
+//! off again, so it notices a P taken meanwhile and falls back to the global
+//! structures. M ids are never reused: no ABA.
 //!
 //! The timer heap (`timers`) has its own lock: timers are added and
 //! cancelled from any thread, and run by the owner, by thieves and by the
@@ -110,6 +111,14 @@ impl P {
         let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
         self.schedtick.store(t, Ordering::Relaxed);
         t
+    }
+
+    /// True on the ticks when the scheduler looks at the global queue
+    /// before the local one (every 61st, as Go), so a goroutine there cannot
+    /// starve behind two that keep waking each other. Any thread (racy).
+    #[inline]
+    pub(crate) fn global_queue_turn(&self) -> bool {
+        self.schedtick.load(Ordering::Relaxed) % 61 == 0
     }
 
     /// The owning M marks the start of goroutine code.

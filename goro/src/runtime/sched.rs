@@ -418,16 +418,23 @@ pub(crate) fn ready(g: GRef) {
 /// Returns a finished goroutine's stack: to this thread's P cache, else to
 /// the pool. Any thread.
 pub(crate) fn free_stack(stack: Stack) {
-    let rt = rt();
     let mut stack = Some(stack);
-    let cached = m::with_p(|p| {
-        let s = stack.take().expect("stack");
-        p.stack_cache(|c| c.put(&rt.stacks, s))
-    });
+    let cached = m::with_p(|p| free_stack_on(Some(p), stack.take().expect("stack")));
     if cached.is_none() {
         if let Some(s) = stack {
-            rt.stacks.put(s);
+            free_stack_on(None, s);
         }
+    }
+}
+
+/// Returns a finished goroutine's stack to `p`'s cache, or to the pool
+/// without a P. Only the M that has `p` claimed (scheduler code, or inside
+/// `m::with_p`).
+pub(crate) fn free_stack_on(p: Option<&'static P>, stack: Stack) {
+    let rt = rt();
+    match p {
+        Some(p) => p.stack_cache(|c| c.put(&rt.stacks, stack)),
+        None => rt.stacks.put(stack),
     }
 }
 

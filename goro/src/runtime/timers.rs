@@ -371,17 +371,24 @@ pub(crate) fn notify(rt: &'static Runtime, when: u64, local: bool) {
     }
 }
 
-/// Runs the due timers of `p` and of the global heap (Go's `checkTimers`).
-/// Only the M that owns `p`, in scheduler code.
+/// The earliest deadline in `p`'s heap and the global one ([`NONE`]: none).
+/// Any thread.
+#[inline]
+fn first_deadline(rt: &Runtime, p: &P) -> u64 {
+    p.timers.earliest().min(rt.timers.global.earliest())
+}
+
 /// True if a timer of `p` or of the global heap is due. Any thread.
 #[inline]
 pub(crate) fn due(rt: &Runtime, p: &P) -> bool {
-    let e = p.timers.earliest().min(rt.timers.global.earliest());
+    let e = first_deadline(rt, p);
     e != NONE && e <= now_nanos()
 }
 
+/// Runs the due timers of `p` and of the global heap (Go's `checkTimers`).
+/// Only the M that owns `p`, in scheduler code.
 pub(crate) fn check(rt: &'static Runtime, p: &'static P) {
-    let e = p.timers.earliest().min(rt.timers.global.earliest());
+    let e = first_deadline(rt, p);
     if e == NONE {
         return;
     }
