@@ -69,7 +69,7 @@ impl<T> RecvWait<T> {
             Ok(v) => Some(Some(v)),
             Err(RecvFail::Closed) => Some(None),
             Err(RecvFail::Empty) => {
-                inner.enqueue_recv(Waiter { sel, arm: 0, slot });
+                inner.enqueue_recv(Waiter::new(sel, 0, slot));
                 None
             }
         });
@@ -164,7 +164,7 @@ impl<T> SendWait<T> {
             Err((v, SendFail::Full)) => {
                 // SAFETY: the slot is ours; the entry below points to it.
                 unsafe { *slot = Some(v) };
-                inner.enqueue_send(Waiter { sel, arm: 0, slot });
+                inner.enqueue_send(Waiter::new(sel, 0, slot));
                 None
             }
         });

@@ -31,7 +31,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::waiter::{ModelG, Selection, Wakes};
+use super::waiter::{ModelG, Selection};
 use crate::loom::Mutex;
 
 /// A waker that counts its wakes.
@@ -57,9 +57,9 @@ fn wakes(count: &Count) -> usize {
 /// model no lock hold times, so running it inside their lock changes
 /// nothing the models check).
 fn finish_now(sel: &Selection, arm: usize) {
-    let mut wakes = Wakes::default();
-    sel.finish(arm, &mut wakes);
-    wakes.run();
+    if let Some(wake) = sel.finish(arm) {
+        wake.run();
+    }
 }
 
 /// Where a value travels: a select arm's slot (`RecvArm`/`SendArm::slot`).

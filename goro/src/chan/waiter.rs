@@ -10,8 +10,8 @@
 //! `WAITING → CLAIMED(arm)` before touching the waiter's slot; if it loses,
 //! another arm of the same select already committed (or the waiter gave up),
 //! and it drops the entry and looks at the next one. After moving the value it
-//! publishes `DONE(arm)` (release) and leaves the wake-up in the channel's
-//! [`Wakes`], carried out after the unlock: a goroutine is marked runnable
+//! publishes `DONE(arm)` (release) and leaves the wake-up ([`Wake`]) with
+//! the channel, carried out after the unlock: a goroutine is marked runnable
 //! *before* `DONE` (it cannot run until queued), any other waker is cloned
 //! before it. Once `DONE` is visible the waiter may return and free the
 //! `Selection` (it lives on the waiter's stack or in its future), so nothing
@@ -36,6 +36,7 @@
 //!   the lock of every channel it is queued on held (async re-polls).
 
 use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -120,9 +121,10 @@ impl Selection {
             .is_ok()
     }
 
-    /// Publishes the claimed arm's outcome and decides the waiter's wake-up,
+    /// Publishes the claimed arm's outcome and returns the waiter's wake-up,
     /// which the claimer carries out once it has released the channel lock
-    /// (`wakes`). Only the claimer, once, after writing the slot.
+    /// (`None`: nothing to do, the goroutine was still running and keeps a
+    /// token). Only the claimer, once, after writing the slot.
     ///
     /// Once `DONE` is visible the owner may return and free the selection,
     /// so nothing may touch it afterwards. A goroutine waiter is first marked
@@ -131,7 +133,8 @@ impl Selection {
     /// goroutine never runs before its outcome is there. Any other waker is
     /// cloned before `DONE` and woken after.
     #[inline]
-    pub(crate) fn finish(&self, arm: usize, wakes: &mut Wakes) {
+    #[must_use = "the wake-up must be run once the lock is released"]
+    pub(crate) fn finish(&self, arm: usize) -> Option<Wake> {
         let done = arm << 2 | DONE;
         // SAFETY: the claimer holds the channel lock and the selection is
         // alive until `DONE` is stored (module invariants).
@@ -141,15 +144,12 @@ impl Selection {
             // before `DONE`, nor run before it is queued.
             let must_queue = target.wake();
             self.state.store(done, Ordering::Release);
-            if must_queue {
-                wakes.push(Wake::Direct(target));
-            }
-            return;
+            return must_queue.then_some(Wake::Direct(target));
         }
         // SAFETY: as above: alive until `DONE`.
         let waker = self.waker.with(|w| unsafe { (**w).clone() });
         self.state.store(done, Ordering::Release);
-        wakes.push(Wake::Waker(waker));
+        Some(Wake::Waker(waker))
     }
 
     /// One look at the state, for a waiter between parks: `Some` once the
@@ -259,12 +259,14 @@ impl Drop for Selection {
     }
 }
 
-/// One arm of a blocked operation, queued in one channel.
+/// One arm of a blocked operation, queued in one channel. 24 bytes, and so
+/// is an `Option` of one (the selection pointer is never null): a channel
+/// keeps its first receiver and first sender inline (`chan::core`).
 pub(crate) struct Waiter<T> {
-    pub(crate) sel: *const Selection,
-    pub(crate) arm: usize,
+    sel: NonNull<Selection>,
+    arm: usize,
     /// Receive: where the value goes. Send: where the value waits.
-    pub(crate) slot: *mut Option<T>,
+    slot: *mut Option<T>,
 }
 
 // SAFETY: the pointers are only dereferenced under the channel lock by the
@@ -272,42 +274,52 @@ pub(crate) struct Waiter<T> {
 unsafe impl<T: Send> Send for Waiter<T> {}
 
 impl<T> Waiter<T> {
+    /// An entry for arm `arm` of `sel`, whose value travels through `slot`.
+    /// Only the owner of `sel`, which must keep both alive while the entry
+    /// is queued.
+    pub(crate) fn new(sel: &Selection, arm: usize, slot: *mut Option<T>) -> Self {
+        Waiter {
+            sel: NonNull::from(sel),
+            arm,
+            slot,
+        }
+    }
+
+    fn sel(&self) -> &Selection {
+        // SAFETY: a queued waiter's selection is alive (module invariants).
+        unsafe { self.sel.as_ref() }
+    }
+
     /// Claims the waiter's selection for its arm. With the channel lock held.
     pub(crate) fn claim(&self) -> bool {
-        // SAFETY: a queued waiter's selection is alive (module invariants).
-        unsafe { (*self.sel).try_claim(self.arm) }
+        self.sel().try_claim(self.arm)
     }
 
     /// Moves `value` into a claimed receiver's slot and completes it.
     /// With the channel lock held, after a successful `claim`.
-    pub(crate) fn deliver(self, value: Option<T>, wakes: &mut Wakes) {
+    pub(crate) fn deliver(self, value: Option<T>) -> Option<Wake> {
         // SAFETY: claimed: the slot is ours to write until `finish`.
-        unsafe {
-            *self.slot = value;
-            (*self.sel).finish(self.arm, wakes);
-        }
+        unsafe { *self.slot = value };
+        self.sel().finish(self.arm)
     }
 
     /// Takes the value of a claimed sender and completes it (as sent).
     /// With the channel lock held, after a successful `claim`.
-    pub(crate) fn take(self, wakes: &mut Wakes) -> T {
+    pub(crate) fn take(self) -> (T, Option<Wake>) {
         // SAFETY: claimed: the slot is ours until `finish`; a queued sender
         // always has its value in the slot.
         let v = unsafe { (*self.slot).take() }.expect("queued sender without a value");
-        // SAFETY: as above.
-        unsafe { (*self.sel).finish(self.arm, wakes) };
-        v
+        (v, self.sel().finish(self.arm))
     }
 
     /// Completes a claimed waiter without moving anything: a receiver sees
     /// "closed", a sender gets its value back (failed). With the lock held.
-    pub(crate) fn fail(self, wakes: &mut Wakes) {
-        // SAFETY: claimed; the slot is left as it is.
-        unsafe { (*self.sel).finish(self.arm, wakes) };
+    pub(crate) fn fail(self) -> Option<Wake> {
+        self.sel().finish(self.arm)
     }
 
     pub(crate) fn belongs_to(&self, sel: &Selection) -> bool {
-        std::ptr::eq(self.sel, sel)
+        std::ptr::eq(self.sel.as_ptr(), sel)
     }
 }
 
@@ -321,7 +333,7 @@ mod direct {
 
     use crate::runtime::g::{goroutine_of, G};
 
-    pub(super) struct Target(NonNull<G>);
+    pub(crate) struct Target(NonNull<G>);
 
     /// The goroutine behind `waker`, if it is one. With the channel lock.
     #[inline]
@@ -341,7 +353,7 @@ mod direct {
         /// Puts the goroutine on a run queue. Only once the channel lock
         /// is released.
         #[inline]
-        pub(super) fn queue(self) {
+        pub(crate) fn queue(self) {
             crate::runtime::sched::ready(self.0);
         }
     }
@@ -447,80 +459,35 @@ mod model_g {
     }
 }
 
-/// Wake-ups decided under a channel lock and carried out after it is
+/// A wake-up decided under a channel lock and carried out after it is
 /// released: queueing a goroutine may wake an idle thread (a futex call), and
 /// a foreign waker runs arbitrary code; neither belongs inside the lock,
 /// whose hold time every other sender and receiver of the channel waits out.
 ///
-/// A channel keeps them in its state (`chan::core::Inner`); whoever unlocks
-/// takes them out first and runs them after. No thread-local: a list that
-/// outlived its lock on one thread could be carried off by a goroutine that
-/// migrates, and reading a thread-local on every unlock cost 15 % of an
-/// unbuffered hand-off.
-///
-/// Nearly every lock hold decides at most one wake-up, so the first is kept
-/// inline and only `close` and the like spill into `rest` (an empty `Vec`
-/// costs nothing).
-#[derive(Default)]
-pub(crate) struct Wakes {
-    first: Option<Wake>,
-    rest: Vec<Wake>,
-}
-
-enum Wake {
+/// A channel keeps the ones its lock holder decided (`chan::core`): a
+/// goroutine's in one word on the channel's first cache line, anything more
+/// in a list on a colder line. Whoever unlocks takes them out first and runs
+/// them after. No thread-local: a list that outlived its lock on one thread
+/// could be carried off by a goroutine that migrates, and reading a
+/// thread-local on every unlock cost 15 % of an unbuffered hand-off.
+pub(crate) enum Wake {
     /// A goroutine marked runnable and not queued yet: it stays alive until
     /// queued.
-    Direct(direct::Target),
+    Direct(Direct),
     Waker(Waker),
 }
 
+/// A goroutine (under loom, a model goroutine) to put on a run queue: one
+/// pointer.
+pub(crate) use direct::Target as Direct;
+
 impl Wake {
-    fn run(self) {
+    /// Carries the wake-up out. Only once the lock under which it was decided
+    /// is released.
+    pub(crate) fn run(self) {
         match self {
             Wake::Direct(target) => target.queue(),
             Wake::Waker(w) => w.wake(),
-        }
-    }
-}
-
-impl Wakes {
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    /// Moves the wake-ups out, leaving this list empty. Only its owner (the
-    /// holder of the channel lock), just before unlocking.
-    #[inline]
-    pub(crate) fn take(&mut self) -> Wakes {
-        Wakes {
-            first: self.first.take(),
-            rest: if self.rest.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut self.rest)
-            },
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, w: Wake) {
-        if self.first.is_none() {
-            self.first = Some(w);
-        } else {
-            self.rest.push(w);
-        }
-    }
-
-    /// Carries the wake-ups out. Only once the lock under which they were
-    /// decided is released.
-    #[inline]
-    pub(crate) fn run(self) {
-        if let Some(w) = self.first {
-            w.run();
-        }
-        if !self.rest.is_empty() {
-            self.rest.into_iter().for_each(Wake::run);
         }
     }
 }

@@ -117,7 +117,7 @@ impl<T> Arm for RecvArm<'_, T> {
     unsafe fn try_now(&self) -> bool {
         let Some(c) = self.chan else { return false };
         // SAFETY: the channel is locked (contract); the slot is ours.
-        let (inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
+        let (mut inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
         match inner.try_recv() {
             Ok(v) => {
                 *slot = Some(v);
@@ -129,11 +129,7 @@ impl<T> Arm for RecvArm<'_, T> {
     }
     unsafe fn enqueue(&self, sel: &Selection, index: usize) {
         if let Some(c) = self.chan {
-            let w = Waiter {
-                sel,
-                arm: index,
-                slot: self.slot.get(),
-            };
+            let w = Waiter::new(sel, index, self.slot.get());
             // SAFETY: locked, per the contract.
             unsafe { c.inner_locked() }.enqueue_recv(w);
         }
@@ -206,7 +202,7 @@ impl<T> Arm for SendArm<'_, T> {
     unsafe fn try_now(&self) -> bool {
         let Some(c) = self.chan else { return false };
         // SAFETY: the channel is locked (contract); the slot is ours.
-        let (inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
+        let (mut inner, slot) = unsafe { (c.inner_locked(), &mut *self.slot.get()) };
         let Some(v) = slot.take() else { return false };
         match inner.try_send(self.cap, v) {
             Ok(()) => true,
@@ -222,11 +218,7 @@ impl<T> Arm for SendArm<'_, T> {
     }
     unsafe fn enqueue(&self, sel: &Selection, index: usize) {
         if let Some(c) = self.chan {
-            let w = Waiter {
-                sel,
-                arm: index,
-                slot: self.slot.get(),
-            };
+            let w = Waiter::new(sel, index, self.slot.get());
             // SAFETY: locked, per the contract.
             unsafe { c.inner_locked() }.enqueue_send(w);
         }
