@@ -215,7 +215,7 @@ impl Selection {
 
     /// Blocks (goroutine, or thread) until an arm commits or `deadline`
     /// passes. Only the owner of the selection.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
         loop {
             if let Some(arm) = self.check() {
