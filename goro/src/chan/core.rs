@@ -12,7 +12,7 @@
 //! - Each wait queue is its first entry, inline, then the rest in order: the
 //!   rest is non-empty only if the first entry is there, and exactly when its
 //!   `*_MORE` bit is set, so an empty or one-entry queue is never looked at
-//!   past the first cache line. Likewise `more_wakes` says the cold list of
+//!   past the first 64 bytes. Likewise `more_wakes` says the cold list of
 //!   wake-ups holds some; the first goroutine wake-up sits in `pending`.
 //! - The lock-free mirrors agree with the state whenever the lock is free:
 //!   `flags` has `CLOSED`/`NO_RECEIVERS` as `state` has them, and
@@ -40,26 +40,33 @@
 //! (`chan::lock`), since nothing is ever done under it but moving a value and
 //! a few queue entries.
 //!
-//! # Layout: one cache line for a hand-off
+//! # Layout: 64 bytes for a hand-off
 //!
 //! An unbuffered hand-off touches only the first 64 bytes of the channel:
 //! the lock, the flags, the state bits, the pending goroutine wake-up, and
 //! the first receiver and first sender (24 bytes each). A buffered operation
-//! adds the second line (`cap`, `len`, the buffer's header). The rest of the
-//! queues, extra wake-ups and the counts live after that. In the sieve, each
-//! hop meets two channels last touched a whole pass of the chain earlier, on
-//! lines long evicted: with `VecDeque` queues and the wake-up list inside
-//! the channel, a receive missed three lines of the channel plus one of the
-//! queue's heap buffer.
+//! adds the next 64 (`cap`, `len`, the buffer's header, the counts); the
+//! rest of the queues and extra wake-ups live in a box made on first need.
+//! In the sieve, each hop meets two channels last touched a whole pass of
+//! the chain earlier, on lines long evicted: with `VecDeque` queues and the
+//! wake-up list inside the channel (208 bytes), a receive missed three lines
+//! of the channel plus one of the queue's heap buffer.
 //!
 //! Measured 2026-11-25 against the layout before (one `VecDeque` per queue,
 //! the wake-up list in the channel, the mirrors recomputed at every
-//! unlock): per sieve hop on one core, cachegrind counts 483 instructions
-//! instead of 573, 8.8 L1 read misses instead of 12.2 and 1.8 write misses
-//! instead of 4.5; a ping-pong round trip 901 instructions instead of 1,091.
-//! Wall time on two cores, A/B in alternation: sieve 0.79×, ping-pong
-//! 0.90×, unbuffered SPSC 0.9×, buffered SPSC 0.83×, MPMC 0.74×, select4
-//! 0.94×, thread ring 0.82×, worker pool 0.99×.
+//! unlock): per sieve hop on one core, cachegrind counts 449 instructions
+//! instead of 573 and 6.9 L1 read misses instead of 12.2 (with
+//! `Selection::wait` inlined too); a ping-pong round trip ~850 instructions
+//! instead of 1,091. Wall time on two cores, A/B in alternation: sieve
+//! 0.79×, ping-pong 0.90×, unbuffered SPSC 0.9×, buffered SPSC 0.83×, MPMC
+//! 0.74×, select4 0.94×, thread ring 0.82×, worker pool 0.99×; timers (a
+//! channel each) 0.79×.
+//!
+//! Not aligned to a cache line: `Arc` gets its memory from `malloc`, and
+//! `#[repr(align(64))]` sends it to `memalign`, whose splitting cost a
+//! million timers (a channel each) 1.7× in `malloc_consolidate`, while the
+//! one-line alignment gained nothing measurable on the sieve (0.99× on two
+//! cores without it, 0.93× on one: smaller channels, fewer misses).
 //!
 //! What the buffered path taught (it was 1.35× slower in a first version
 //! with the same layout): recomputing the mirrors at every unlock, and the
@@ -70,7 +77,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use smallvec::SmallVec;
 
@@ -95,9 +102,9 @@ use crate::chan::lock::ChanLock;
 use crate::chan::waiter::{Direct, Selection, Waiter, Wake};
 
 #[doc(hidden)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub struct Chan<T> {
-    // The first cache line: all an unbuffered hand-off touches (module docs).
+    // The first 64 bytes: all an unbuffered hand-off touches (module docs).
     lock: ChanLock,
     /// `CLOSED`, `NO_RECEIVERS`, `RECV_WAITING`, `SEND_WAITING`: a mirror
     /// of the state for lock-free hints (`select`'s fast path, `is_closed`),
@@ -118,8 +125,9 @@ pub struct Chan<T> {
     /// written under the lock wherever the buffer changes.
     len: AtomicUsize,
     cold: UnsafeCell<Cold<T>>,
-    pub(crate) senders: AtomicUsize,
-    pub(crate) receivers: AtomicUsize,
+    /// Live `Sender`s and `Receiver`s (`u32`: the channel stays two lines).
+    pub(crate) senders: AtomicU32,
+    pub(crate) receivers: AtomicU32,
 }
 
 /// What a hand-off between one sender and one receiver never touches.
@@ -127,11 +135,29 @@ pub struct Chan<T> {
 #[repr(C)]
 struct Cold<T> {
     buf: VecDeque<T>,
+    /// Made the first time a queue holds two entries or a lock hold
+    /// decides a second wake-up: most channels never need it (a timer's,
+    /// say), and it keeps the channel at 128 bytes.
+    crowd: Option<Box<Crowd<T>>>,
+}
+
+/// The rest of the wait queues, and the wake-ups beyond `pending`.
+struct Crowd<T> {
     recv_rest: VecDeque<Waiter<T>>,
     send_rest: VecDeque<Waiter<T>>,
-    /// Wake-ups beyond `pending`: a second goroutine (`close`, or a receive
-    /// that also moved a sender into the buffer), and foreign wakers.
+    /// A second goroutine (`close`, or a receive that also moved a sender
+    /// into the buffer), and foreign wakers.
     wakes: Vec<Wake>,
+}
+
+impl<T> Crowd<T> {
+    fn new() -> Box<Self> {
+        Box::new(Crowd {
+            recv_rest: VecDeque::new(),
+            send_rest: VecDeque::new(),
+            wakes: Vec::new(),
+        })
+    }
 }
 
 // SAFETY: the cells are only touched with `lock` held; values cross threads,
@@ -179,14 +205,12 @@ impl<T> Chan<T> {
             send_first: UnsafeCell::new(None),
             cold: UnsafeCell::new(Cold {
                 buf: VecDeque::with_capacity(cap.min(1024)),
-                recv_rest: VecDeque::new(),
-                send_rest: VecDeque::new(),
-                wakes: Vec::new(),
+                crowd: None,
             }),
             cap,
             len: AtomicUsize::new(0),
-            senders: AtomicUsize::new(1),
-            receivers: AtomicUsize::new(1),
+            senders: AtomicU32::new(1),
+            receivers: AtomicU32::new(1),
         }
     }
 
@@ -278,7 +302,12 @@ impl<T> Chan<T> {
         // SAFETY: the lock is held (contract).
         let rest: SmallVec<[Wake; 2]> = unsafe {
             *self.more_wakes.get() = false;
-            (*self.cold.get()).wakes.drain(..).collect()
+            let crowd = (*self.cold.get()).crowd.as_mut();
+            crowd
+                .expect("more_wakes without a crowd")
+                .wakes
+                .drain(..)
+                .collect()
         };
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
@@ -329,11 +358,16 @@ impl<T> Inner<'_, T> {
         unsafe { &mut *cell.get() }
     }
 
+    /// The overflow of the queues and wake-ups, made on first use.
+    fn crowd(&mut self) -> &mut Crowd<T> {
+        self.cold().crowd.get_or_insert_with(Crowd::new)
+    }
+
     fn rest(&mut self, side: Side) -> &mut VecDeque<Waiter<T>> {
-        let cold = self.cold();
+        let crowd = self.crowd();
         match side {
-            Side::Recv => &mut cold.recv_rest,
-            Side::Send => &mut cold.send_rest,
+            Side::Recv => &mut crowd.recv_rest,
+            Side::Send => &mut crowd.send_rest,
         }
     }
 
@@ -459,7 +493,7 @@ impl<T> Inner<'_, T> {
     #[cold]
     #[inline(never)]
     fn defer_more(&mut self, w: Wake) {
-        self.cold().wakes.push(w);
+        self.crowd().wakes.push(w);
         // SAFETY: see above.
         unsafe { *self.chan.more_wakes.get() = true };
     }
@@ -632,10 +666,9 @@ mod tests {
     use super::*;
 
     /// The module docs' layout: what an unbuffered hand-off touches is the
-    /// first cache line, and the line starts the channel.
+    /// first 64 bytes of the channel, what a buffered one adds the next 64.
     #[test]
-    fn a_hand_off_touches_one_cache_line() {
-        assert_eq!(std::mem::align_of::<Chan<u64>>(), 64);
+    fn a_hand_off_touches_the_first_64_bytes() {
         assert_eq!(std::mem::size_of::<Option<Waiter<String>>>(), 24);
         let chan = Chan::<String>::new(0);
         let base = &chan as *const Chan<String> as usize;
@@ -652,6 +685,8 @@ mod tests {
         assert!(end(buf, std::mem::size_of::<VecDeque<String>>()) <= 128);
         assert!(end(&chan.len as *const AtomicUsize as usize, 8) <= 128);
         assert!(end(&chan.cap as *const usize as usize, 8) <= 128);
+        // 128 bytes in all.
+        assert_eq!(std::mem::size_of::<Chan<String>>(), 128);
     }
 
     /// A receive arm waiting in a channel: its selection and its slot.

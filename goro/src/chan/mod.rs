@@ -34,7 +34,7 @@ pub(crate) mod waiter;
 mod loom_tests;
 
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,9 +241,18 @@ impl<T> Receiver<T> {
     }
 }
 
+/// One more `Sender` or `Receiver`. Like `Arc`, it aborts rather than
+/// wrap around: four billion live ends of one channel is a leak, and a
+/// wrapped count would close the channel under them.
+fn count_one_more(count: &AtomicU32) {
+    if count.fetch_add(1, Ordering::Relaxed) == u32::MAX {
+        std::process::abort();
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        count_one_more(&self.chan.senders);
         Sender {
             chan: Arc::clone(&self.chan),
         }
@@ -262,7 +271,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
+        count_one_more(&self.chan.receivers);
         Receiver {
             chan: Arc::clone(&self.chan),
         }

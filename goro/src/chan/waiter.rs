@@ -465,7 +465,7 @@ mod model_g {
 /// whose hold time every other sender and receiver of the channel waits out.
 ///
 /// A channel keeps the ones its lock holder decided (`chan::core`): a
-/// goroutine's in one word on the channel's first cache line, anything more
+/// goroutine's in one word in the channel's first 64 bytes, anything more
 /// in a list on a colder line. Whoever unlocks takes them out first and runs
 /// them after. No thread-local: a list that outlived its lock on one thread
 /// could be carried off by a goroutine that migrates, and reading a
