@@ -19,10 +19,10 @@
 //!   `RECV_WAITING`/`SEND_WAITING` exactly when that queue's first entry is
 //!   there; `len` is `buf.len()`. They are written where the state changes
 //!   (an unlock recomputes nothing), and read without the lock as hints only.
-//! - If `recvq` holds a live waiter, the buffer is empty; if `sendq` holds a
-//!   live waiter, the buffer is full. (Entries whose selection already
-//!   committed elsewhere may linger until their owner removes them; every
-//!   scan skips them after a failed claim.)
+//! - If the receive queue holds a live waiter, the buffer is empty; if the
+//!   send queue holds a live waiter, the buffer is full. (Entries whose
+//!   selection already committed elsewhere may linger until their owner
+//!   removes them; every scan skips them after a failed claim.)
 //! - `CLOSED` never goes away. Once set, no waiter is ever queued:
 //!   receivers drain the buffer and then see "closed"; senders fail at once
 //!   and get their value back.
