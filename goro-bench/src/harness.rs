@@ -294,9 +294,7 @@ fn worker_command(job: &Job, go: &GoWorker, warmup: usize, runs: usize) -> Resul
         }
         (Runtime::Go, GoWorker::Unavailable(_)) => return Err("Go unavailable".into()),
         (rt, _) => {
-            let exe =
-                std::env::current_exe().map_err(|e| format!("finding goro-bench itself: {e}"))?;
-            let mut cmd = Command::new(exe);
+            let mut cmd = Command::new(own_binary()?);
             cmd.args(["worker", "--runtime", rt.name()])
                 .args(["--workload", job.workload.name, "--n", &n])
                 .args(["--runs", &runs, "--warmup", &warmup]);
@@ -304,6 +302,17 @@ fn worker_command(job: &Job, go: &GoWorker, warmup: usize, runs: usize) -> Resul
         }
     };
     Ok(cmd)
+}
+
+/// The harness's own binary, for its workers. On Linux `/proc/self/exe`: the
+/// file this process runs even if a rebuild replaced it on disk meanwhile, so
+/// every cell of a run measures the same code (a rebuild during a run once
+/// spoiled one). Elsewhere, its path.
+fn own_binary() -> Result<std::path::PathBuf, String> {
+    if cfg!(target_os = "linux") {
+        return Ok("/proc/self/exe".into());
+    }
+    std::env::current_exe().map_err(|e| format!("finding goro-bench itself: {e}"))
 }
 
 /// Runs a worker to completion (or `timeout`), and returns its JSON line, or why there
