@@ -113,25 +113,26 @@ pub struct Chan<T> {
     flags: AtomicU8,
     /// `CLOSED`, `NO_RECEIVERS`, `BUFFERED`, `SPILLED`, `*_MORE`.
     state: UnsafeCell<u8>,
-    /// Set when `cold.wakes` holds wake-ups.
+    /// Set when the crowd's `wakes` list holds wake-ups.
     more_wakes: UnsafeCell<bool>,
     /// The first goroutine wake-up decided under the lock.
     pending: UnsafeCell<Option<Direct>>,
     recv_first: UnsafeCell<Option<Waiter<T>>>,
     send_first: UnsafeCell<Option<Waiter<T>>>,
-    // The second line starts with what a buffered operation adds.
+    // The next 64 bytes start with what a buffered operation adds.
     cap: usize,
     /// Mirror of `buf.len()`, for `len()` and the hints without the lock;
     /// written under the lock wherever the buffer changes.
     len: AtomicUsize,
     cold: UnsafeCell<Cold<T>>,
-    /// Live `Sender`s and `Receiver`s (`u32`: the channel stays two lines).
+    /// Live `Sender`s and `Receiver`s (`u32`: the channel stays 128 bytes).
     pub(crate) senders: AtomicU32,
     pub(crate) receivers: AtomicU32,
 }
 
 /// What a hand-off between one sender and one receiver never touches.
-/// `#[repr(C)]`: the buffer first, on the second line with `cap` and `len`.
+/// `#[repr(C)]`: the buffer first, in the second 64 bytes with `cap` and
+/// `len`.
 #[repr(C)]
 struct Cold<T> {
     buf: VecDeque<T>,
@@ -667,6 +668,8 @@ mod tests {
 
     /// The module docs' layout: what an unbuffered hand-off touches is the
     /// first 64 bytes of the channel, what a buffered one adds the next 64.
+    /// (The sizes are a 64-bit target's.)
+    #[cfg(target_pointer_width = "64")]
     #[test]
     fn a_hand_off_touches_the_first_64_bytes() {
         assert_eq!(std::mem::size_of::<Option<Waiter<String>>>(), 24);
