@@ -215,6 +215,10 @@ impl Selection {
 
     /// Blocks (goroutine, or thread) until an arm commits or `deadline`
     /// passes. Only the owner of the selection.
+    ///
+    /// Always inlined: a parked goroutine resumes through one frame less
+    /// (one line fewer to miss after a whole pass of the sieve's chain;
+    /// ping-pong 0.87×, sieve 0.86–0.93× on two cores, 2026-11-25).
     #[inline(always)]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
         loop {
