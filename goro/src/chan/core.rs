@@ -622,12 +622,7 @@ impl<T> Inner<'_, T> {
     pub(crate) fn disconnect_receivers(&mut self) {
         self.set_state(NO_RECEIVERS);
         self.mirror_set(NO_RECEIVERS);
-        while let Some(w) = self.pop_waiter(Side::Send) {
-            if w.claim() {
-                let wake = w.fail();
-                self.defer_wake(wake);
-            }
-        }
+        self.fail_senders();
     }
 
     fn fail_all(&mut self) {
@@ -637,6 +632,11 @@ impl<T> Inner<'_, T> {
                 self.defer_wake(wake);
             }
         }
+        self.fail_senders();
+    }
+
+    /// Every waiting sender gets its value back.
+    fn fail_senders(&mut self) {
         while let Some(w) = self.pop_waiter(Side::Send) {
             if w.claim() {
                 let wake = w.fail();
@@ -649,13 +649,9 @@ impl<T> Inner<'_, T> {
     /// hand it to a waiting receiver, else put it back at the head of the
     /// buffer (even past `cap`), so nothing is lost. With the lock.
     pub(crate) fn put_back(&mut self, value: T) {
-        while let Some(w) = self.pop_waiter(Side::Recv) {
-            if w.claim() {
-                let wake = w.deliver(Some(value));
-                self.defer_wake(wake);
-                return;
-            }
-        }
+        let Err(value) = self.hand_to_receiver(value) else {
+            return;
+        };
         self.cold().buf.push_front(value);
         self.mirror_len();
         self.set_state(SPILLED);
