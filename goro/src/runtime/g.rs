@@ -163,8 +163,11 @@ impl G {
 
     /// Starts fetching the cache lines a resume reads first: the innermost
     /// frames (the registers the switch saved, then the park path the
-    /// goroutine returns through) and the G's second line (the first is the
-    /// park state, which the waker just wrote). Called by a waker that
+    /// goroutine returns through) and the G's second line (with rustc's
+    /// field order today it holds the coroutine's saved stack pointer and
+    /// also the park state, so the waker's CAS may have brought it already;
+    /// prefetching the G's first line too made the two-core sieve 1.06–1.18×
+    /// slower, 2026-11-25). Called by a waker that
     /// moves a goroutine to another core, so the lines arrive while the
     /// waker finishes its hand-off instead of one miss at a time after the
     /// switch. Any thread; a hint only (see `switch_sp`).
