@@ -92,6 +92,15 @@ pub mod runtime;
 pub mod select;
 pub mod time;
 
+/// What goro's macros expand to. Not API: it changes without notice, and
+/// nothing in it can be implemented or misused from outside (the arms'
+/// trait is crate-private; the operations only convert to arms).
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::chan::op::{RecvOp, SendOp};
+    pub use crate::select::core::{run, ArmRef, Mode, Outcome};
+}
+
 pub(crate) mod loom;
 pub(crate) mod stack;
 

@@ -8,10 +8,12 @@
 //! `LockResult`, std's poisons; the runtime never panics while holding one of
 //! these locks, so there is no poison to report).
 //!
-//! Only the modules that are model-checked (the run queues, a goroutine's
-//! park token, the channel lock, the commit protocol of `chan::waiter` and
-//! the join packet) go through this facade; the rest of the runtime uses
-//! std directly.
+//! Only the modules that are model-checked go through this facade (the run
+//! queues, a goroutine's park token, the wait queue and its commit protocol,
+//! the channels and their lock, the join packet); the rest of the runtime
+//! uses std directly. Under loom the seam (`runtime::park`) makes every model
+//! thread a stand-in goroutine, so the real channel and wait-queue code
+//! blocks and wakes in the models.
 //!
 //! Rejected: re-exporting `std::sync::Mutex` (poisoning would force an
 //! `unwrap` at every call site, and it is slower than `parking_lot`'s).
@@ -25,6 +27,15 @@ pub(crate) use loom::sync::atomic::{
 pub(crate) use std::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
 };
+
+/// `Arc` for what the models share between threads and free: loom's own
+/// tracks the release/acquire of the last drop (std's fences are invisible
+/// to it, so a channel freed by one model thread would race the others'
+/// last accesses).
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
 
 /// The guard [`Mutex::lock`] returns.
 #[cfg(not(loom))]
@@ -83,16 +94,6 @@ pub(crate) fn spin_loop() {
     loom::hint::spin_loop();
 }
 
-/// Yields the OS thread: `std::thread::yield_now` normally; under loom a
-/// model yield.
-#[inline]
-pub(crate) fn yield_now() {
-    #[cfg(not(loom))]
-    std::thread::yield_now();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
-
 /// Interior mutability with loom's closure API under both cfgs: `with` for
 /// a shared access, `with_mut` for an exclusive one. Without loom it is
 /// `std::cell::UnsafeCell` and the closures compile to plain pointer
@@ -119,6 +120,12 @@ impl<T> UnsafeCell<T> {
     #[inline(always)]
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
+    }
+
+    /// The value, taken out of the cell.
+    #[inline(always)]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
     }
 }
 

@@ -1,6 +1,8 @@
 //! The channel itself (Go's `hchan`): a FIFO buffer of `cap` values, the
-//! queues of blocked receivers and senders, and the closed flags, all behind
-//! one lock.
+//! wait queues of blocked receivers and senders, and the closed flags, all
+//! behind one lock. Blocked operations wait through the runtime's one wait
+//! queue ([`runtime::wait`](crate::runtime::wait)): a node per blocked arm,
+//! carrying the arm's value [`Slot`].
 //!
 //! # Invariants (with the lock held)
 //!
@@ -9,77 +11,47 @@
 //!   `sendDirect`), except one put back by a dropped receive future, which
 //!   sets `SPILLED` until the receive that empties the buffer again.
 //!   Without `BUFFERED` or `SPILLED` the buffer is empty and never looked at.
-//! - Each wait queue is its first entry, inline, then the rest in order: the
-//!   rest is non-empty only if the first entry is there, and exactly when its
-//!   `*_MORE` bit is set, so an empty or one-entry queue is never looked at
-//!   past the first 64 bytes. Likewise `more_wakes` says the cold list of
-//!   wake-ups holds some; the first goroutine wake-up sits in `pending`.
 //! - The lock-free mirrors agree with the state whenever the lock is free:
 //!   `flags` has `CLOSED`/`NO_RECEIVERS` as `state` has them, and
-//!   `RECV_WAITING`/`SEND_WAITING` exactly when that queue's first entry is
-//!   there; `len` is `buf.len()`. They are written where the state changes
-//!   (an unlock recomputes nothing), and read without the lock as hints only.
+//!   `RECV_WAITING`/`SEND_WAITING` exactly when that queue is non-empty;
+//!   `len` is `buf.len()`. They are written where the state changes (an
+//!   unlock recomputes nothing), and read without the lock as hints only.
 //! - If the receive queue holds a live waiter, the buffer is empty; if the
-//!   send queue holds a live waiter, the buffer is full. (Entries whose
-//!   selection already committed elsewhere may linger until their owner
-//!   removes them; every scan skips them after a failed claim.)
+//!   send queue holds a live waiter, the buffer is full. (Nodes whose waiter
+//!   already committed elsewhere may linger until their owner removes them;
+//!   every claim skips them.)
+//! - A queued sender's slot holds its value; a queued receiver's is empty.
 //! - `CLOSED` never goes away. Once set, no waiter is ever queued:
 //!   receivers drain the buffer and then see "closed"; senders fail at once
 //!   and get their value back.
-//! - `NO_RECEIVERS` means every `Receiver` was dropped: sends fail, with
-//!   the value given back.
+//! - `NO_RECEIVERS` means every `Receiver` was dropped: sends fail, with the
+//!   value given back.
 //!
 //! # Why one lock
 //!
 //! Go's channels take one lock per operation, and `select` locks every
 //! channel it involves (in address order) to decide atomically. A lock-free
 //! ring (crossbeam's `array` flavor) is faster for buffered throughput under
-//! contention, but makes the "exactly one arm commits" rule of `select` a
-//! multi-word protocol; that trade is left for when the benchmarks ask for it.
-//! The lock itself is a spin-then-yield lock with a store for unlock
+//! contention, but makes "exactly one arm commits" a multi-word protocol. The
+//! lock itself is a spin-then-yield lock with a store for unlock
 //! (`chan::lock`), since nothing is ever done under it but moving a value and
-//! a few queue entries.
+//! a few queue links.
 //!
 //! # Layout: 64 bytes for a hand-off
 //!
-//! An unbuffered hand-off touches only the first 64 bytes of the channel:
-//! the lock, the flags, the state bits, the pending goroutine wake-up, and
-//! the first receiver and first sender (24 bytes each). A buffered operation
-//! adds the next 64 (`cap`, `len`, the buffer's header, the counts); the
-//! rest of the queues and extra wake-ups live in a box made on first need.
-//! In the sieve, each hop meets two channels last touched a whole pass of
-//! the chain earlier, on lines long evicted: with `VecDeque` queues and the
-//! wake-up list inside the channel (208 bytes), a receive missed three lines
-//! of the channel plus one of the queue's heap buffer.
-//!
-//! Measured 2026-11-25 against the layout before (one `VecDeque` per queue,
-//! the wake-up list in the channel, the mirrors recomputed at every
-//! unlock): per sieve hop on one core, cachegrind counts 449 instructions
-//! instead of 573 and 6.9 L1 read misses instead of 12.2 (with
-//! `Selection::wait` inlined too); a ping-pong round trip ~850 instructions
-//! instead of 1,091. Wall time on two cores, A/B in alternation: sieve
-//! 0.79×, ping-pong 0.90×, unbuffered SPSC 0.9×, buffered SPSC 0.83×, MPMC
-//! 0.74×, select4 0.94×, thread ring 0.82×, worker pool 0.99×; timers (a
-//! channel each) 0.79×.
-//!
-//! Not aligned to a cache line: `Arc` gets its memory from `malloc`, and
-//! `#[repr(align(64))]` sends it to `memalign`, whose splitting cost a
-//! million timers (a channel each) 1.7× in `malloc_consolidate`, while the
-//! one-line alignment gained nothing measurable on the sieve (0.99× on two
-//! cores without it, 0.93× on one: smaller channels, fewer misses).
-//!
-//! What the buffered path taught (it was 1.35× slower in a first version
-//! with the same layout): recomputing the mirrors at every unlock, and the
-//! waiter-matching loops inlined into every operation, cost more than the
-//! lines saved. The mirrors are now written where the state changes, and
-//! the matching lives out of line (`hand_to_receiver`, `take_from_sender`),
-//! so an operation that finds nobody waiting runs a short path.
+//! An unbuffered hand-off touches only the channel's first 64 bytes: the
+//! lock, the flags and state bits, the deferred wake-ups and both wait
+//! queues (two pointers each: the nodes live with their waiters). A buffered
+//! operation adds the next 64 (`cap`, `len`, the buffer). Not aligned to a
+//! cache line: `#[repr(align(64))]` sends the `Arc` through `memalign`, which
+//! costs more than the alignment gains. Figures and the layouts tried:
+//! `docs/decisions/channel-layout.md`.
 
-use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
-use smallvec::SmallVec;
+use crate::chan::lock::ChanLock;
+use crate::loom::{AtomicU32, AtomicU8, AtomicUsize, Ordering, UnsafeCell};
+use crate::runtime::wait::{Claimed, Node, WaitQueue, Waiter, Wake, Wakes};
 
 /// `flags`, the lock-free mirror (and `state` for the first and last).
 const CLOSED: u8 = 1;
@@ -94,71 +66,84 @@ const NO_RECEIVERS: u8 = 8;
 const BUFFERED: u8 = 16;
 /// An unbuffered channel's buffer holds a value put back (`put_back`).
 const SPILLED: u8 = 32;
-const RECV_MORE: u8 = 64;
-const SEND_MORE: u8 = 128;
 
-use crate::chan::lock::ChanLock;
+/// Where one arm's value travels (the payload of its wait-queue node): a
+/// blocked sender's value waits in it, a blocked receiver's value arrives
+/// in it. Its owner is the arm; a claimer has it between claim and finish.
+pub(crate) struct Slot<T>(UnsafeCell<Option<T>>);
 
-use crate::chan::waiter::{Direct, Selection, Waiter, Wake};
+impl<T> Slot<T> {
+    pub(crate) fn new(value: Option<T>) -> Slot<T> {
+        Slot(UnsafeCell::new(value))
+    }
 
-#[doc(hidden)]
+    /// Runs `f` on the value.
+    ///
+    /// # Safety
+    /// Only the slot's owner, while no claimer can reach it: its node is in
+    /// no queue (never queued, or removed, or its waiter saw `DONE`), or the
+    /// caller holds the lock of the channel it is queued on.
+    #[inline]
+    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
+        // SAFETY: by the contract, nobody else touches the value meanwhile.
+        self.0.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// The value, for an owner that holds the slot by value.
+    pub(crate) fn into_inner(self) -> Option<T> {
+        self.0.into_inner()
+    }
+}
+
+impl<T> Claimed<'_, Slot<T>> {
+    /// Hands `value` to a claimed receiver.
+    #[inline]
+    fn put(&self, value: T) {
+        // SAFETY: claimed: the slot is the claimer's until `finish`, and a
+        // queued receiver's is empty (module invariants).
+        unsafe { self.payload().with_mut(|s| *s = Some(value)) };
+    }
+
+    /// Takes a claimed sender's value.
+    #[inline]
+    fn take(&self) -> T {
+        // SAFETY: claimed: the slot is the claimer's until `finish`.
+        let v = unsafe { self.payload().with_mut(Option::take) };
+        v.expect("queued sender without a value")
+    }
+}
+
+/// A wait-queue node of a channel operation.
+pub(crate) type ChanNode<T> = Node<Slot<T>>;
+
 #[repr(C)]
 pub struct Chan<T> {
     // The first 64 bytes: all an unbuffered hand-off touches (module docs).
     lock: ChanLock,
     /// `CLOSED`, `NO_RECEIVERS`, `RECV_WAITING`, `SEND_WAITING`: a mirror
     /// of the state for lock-free hints (`select`'s fast path, `is_closed`),
-    /// never trusted alone. Written under the lock where the state changes,
-    /// so an unlock has nothing to recompute.
+    /// never trusted alone. Written under the lock where the state changes.
     flags: AtomicU8,
-    /// `CLOSED`, `NO_RECEIVERS`, `BUFFERED`, `SPILLED`, `*_MORE`.
+    /// `CLOSED`, `NO_RECEIVERS`, `BUFFERED`, `SPILLED`.
     state: UnsafeCell<u8>,
-    /// Set when the crowd's `wakes` list holds wake-ups.
-    more_wakes: UnsafeCell<bool>,
-    /// The first goroutine wake-up decided under the lock.
-    pending: UnsafeCell<Option<Direct>>,
-    recv_first: UnsafeCell<Option<Waiter<T>>>,
-    send_first: UnsafeCell<Option<Waiter<T>>>,
-    // The next 64 bytes start with what a buffered operation adds.
+    /// The wake-ups decided under the lock, run by whoever unlocks.
+    wakes: UnsafeCell<Wakes>,
+    recvq: UnsafeCell<WaitQueue<Slot<T>>>,
+    sendq: UnsafeCell<WaitQueue<Slot<T>>>,
+    // The next 64 bytes: what a buffered operation adds.
     cap: usize,
     /// Mirror of `buf.len()`, for `len()` and the hints without the lock;
     /// written under the lock wherever the buffer changes.
     len: AtomicUsize,
-    cold: UnsafeCell<Cold<T>>,
-    /// Live `Sender`s and `Receiver`s (`u32`: the channel stays 128 bytes).
+    buf: UnsafeCell<VecDeque<T>>,
+    /// Live `Sender`s and `Receiver`s.
     pub(crate) senders: AtomicU32,
     pub(crate) receivers: AtomicU32,
-}
-
-/// What a hand-off between one sender and one receiver never touches.
-/// `#[repr(C)]`: the buffer first, in the second 64 bytes with `cap` and
-/// `len`.
-#[repr(C)]
-struct Cold<T> {
-    buf: VecDeque<T>,
-    /// Made the first time a queue holds two entries or a lock hold
-    /// decides a second wake-up: most channels never need it (a timer's,
-    /// say), and it keeps the channel at 128 bytes.
-    crowd: Option<Box<Crowd<T>>>,
-}
-
-/// The rest of the wait queues, and the wake-ups beyond `pending`.
-struct Crowd<T> {
-    recv_rest: VecDeque<Waiter<T>>,
-    send_rest: VecDeque<Waiter<T>>,
-    /// A second goroutine (`close`, or a receive that also moved a sender
-    /// into the buffer), and foreign wakers.
-    wakes: Vec<Wake>,
-}
-
-impl<T> Crowd<T> {
-    fn new() -> Box<Self> {
-        Box::new(Crowd {
-            recv_rest: VecDeque::new(),
-            send_rest: VecDeque::new(),
-            wakes: Vec::new(),
-        })
-    }
+    /// Under loom, the channel's place in creation order: the lock order a
+    /// model can replay (addresses may differ from one execution to the
+    /// next, and loom needs each to make the same choices).
+    #[cfg(loom)]
+    seq: usize,
 }
 
 // SAFETY: the cells are only touched with `lock` held; values cross threads,
@@ -200,18 +185,20 @@ impl<T> Chan<T> {
             lock: ChanLock::new(),
             flags: AtomicU8::new(0),
             state: UnsafeCell::new(if cap > 0 { BUFFERED } else { 0 }),
-            more_wakes: UnsafeCell::new(false),
-            pending: UnsafeCell::new(None),
-            recv_first: UnsafeCell::new(None),
-            send_first: UnsafeCell::new(None),
-            cold: UnsafeCell::new(Cold {
-                buf: VecDeque::with_capacity(cap.min(1024)),
-                crowd: None,
-            }),
+            wakes: UnsafeCell::new(Wakes::new()),
+            recvq: UnsafeCell::new(WaitQueue::new()),
+            sendq: UnsafeCell::new(WaitQueue::new()),
             cap,
             len: AtomicUsize::new(0),
+            buf: UnsafeCell::new(VecDeque::with_capacity(cap.min(1024))),
             senders: AtomicU32::new(1),
             receivers: AtomicU32::new(1),
+            #[cfg(loom)]
+            seq: {
+                static NEXT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
@@ -239,11 +226,18 @@ impl<T> Chan<T> {
     }
 
     /// The channel's address: the order in which `select` locks channels.
+    #[cfg(not(loom))]
     pub(crate) fn id(&self) -> usize {
         self as *const Self as *const () as usize
     }
 
-    /// Runs `f` with the lock held.
+    /// Under loom, creation order (see `seq`).
+    #[cfg(loom)]
+    pub(crate) fn id(&self) -> usize {
+        self.seq
+    }
+
+    /// Runs `f` with the lock held, then carries out the wake-ups it decided.
     pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut Inner<'_, T>) -> R) -> R {
         self.lock.lock();
         // SAFETY: the lock is held; the view is gone before the unlock.
@@ -266,17 +260,11 @@ impl<T> Chan<T> {
     /// view from `inner_locked` is alive.
     #[inline]
     pub(crate) unsafe fn raw_unlock(&self) {
-        // SAFETY: the lock is held (contract): the cells are ours.
-        let (first, more) = unsafe {
-            let pending = &mut *self.pending.get();
-            // Look before taking: `take` would write the empty slot too.
-            let first = if pending.is_some() {
-                pending.take()
-            } else {
-                None
-            };
-            (first, *self.more_wakes.get())
-        };
+        // SAFETY: the lock is held (contract): the cell is ours.
+        let (first, more) = self.wakes.with_mut(|w| unsafe {
+            let w = &mut *w;
+            (w.take_first(), w.has_more())
+        });
         if more {
             // SAFETY: by the contract.
             unsafe { self.unlock_with_more_wakes() };
@@ -289,11 +277,8 @@ impl<T> Chan<T> {
         }
     }
 
-    /// `raw_unlock` when the cold list holds wake-ups too (a thread's or an
-    /// async task's waker, `close`, two goroutines woken under one lock):
-    /// unlocks and runs them. The list keeps its capacity in the channel;
-    /// the usual one or two wake-ups travel out on the stack, so a channel
-    /// that keeps waking a thread allocates nothing per wake-up.
+    /// `raw_unlock` when more than one goroutine, or a thread's or an async
+    /// task's waker, is to be woken: unlocks and runs them.
     ///
     /// # Safety
     /// As for `raw_unlock`.
@@ -301,15 +286,7 @@ impl<T> Chan<T> {
     #[inline(never)]
     unsafe fn unlock_with_more_wakes(&self) {
         // SAFETY: the lock is held (contract).
-        let rest: SmallVec<[Wake; 2]> = unsafe {
-            *self.more_wakes.get() = false;
-            let crowd = (*self.cold.get()).crowd.as_mut();
-            crowd
-                .expect("more_wakes without a crowd")
-                .wakes
-                .drain(..)
-                .collect()
-        };
+        let rest = self.wakes.with_mut(|w| unsafe { (*w).take_more() });
         // SAFETY: by the contract.
         unsafe { self.lock.unlock() };
         rest.into_iter().for_each(Wake::run);
@@ -332,52 +309,36 @@ impl<T> Inner<'_, T> {
 
     fn state(&self) -> u8 {
         // SAFETY: see above.
-        unsafe { *self.chan.state.get() }
+        self.chan.state.with(|s| unsafe { *s })
     }
 
     fn set_state(&mut self, bits: u8) {
         // SAFETY: see above.
-        unsafe { *self.chan.state.get() |= bits };
+        self.chan.state.with_mut(|s| unsafe { *s |= bits });
     }
 
     fn clear_state(&mut self, bits: u8) {
         // SAFETY: see above.
-        unsafe { *self.chan.state.get() &= !bits };
+        self.chan.state.with_mut(|s| unsafe { *s &= !bits });
     }
 
-    fn cold(&mut self) -> &mut Cold<T> {
+    fn buf(&mut self) -> &mut VecDeque<T> {
         // SAFETY: see above.
-        unsafe { &mut *self.chan.cold.get() }
+        self.chan.buf.with_mut(|b| unsafe { &mut *b })
     }
 
-    fn first(&mut self, side: Side) -> &mut Option<Waiter<T>> {
+    fn queue(&mut self, side: Side) -> &mut WaitQueue<Slot<T>> {
         let cell = match side {
-            Side::Recv => &self.chan.recv_first,
-            Side::Send => &self.chan.send_first,
+            Side::Recv => &self.chan.recvq,
+            Side::Send => &self.chan.sendq,
         };
         // SAFETY: see above.
-        unsafe { &mut *cell.get() }
+        cell.with_mut(|q| unsafe { &mut *q })
     }
 
-    /// The overflow of the queues and wake-ups, made on first use.
-    fn crowd(&mut self) -> &mut Crowd<T> {
-        self.cold().crowd.get_or_insert_with(Crowd::new)
-    }
-
-    fn rest(&mut self, side: Side) -> &mut VecDeque<Waiter<T>> {
-        let crowd = self.crowd();
-        match side {
-            Side::Recv => &mut crowd.recv_rest,
-            Side::Send => &mut crowd.send_rest,
-        }
-    }
-
-    /// The `state` bit that says `side`'s queue has more than its first.
-    fn more(side: Side) -> u8 {
-        match side {
-            Side::Recv => RECV_MORE,
-            Side::Send => SEND_MORE,
-        }
+    fn wakes(&mut self) -> &mut Wakes {
+        // SAFETY: see above.
+        self.chan.wakes.with_mut(|w| unsafe { &mut *w })
     }
 
     /// The `flags` bit that says someone waits on `side`.
@@ -403,100 +364,22 @@ impl<T> Inner<'_, T> {
 
     /// After any change to the buffer.
     fn mirror_len(&mut self) {
-        let n = self.cold().buf.len();
+        let n = self.buf().len();
         self.chan.len.store(n, Ordering::Relaxed);
     }
 
-    // The wait queues: the first entry inline, then the rest (module
-    // invariants).
-
+    /// After a queue lost nodes: clears its "waiting" bit once it is empty.
     #[inline]
-    fn push_waiter(&mut self, side: Side, w: Waiter<T>) {
-        if self.first(side).is_none() {
-            *self.first(side) = Some(w);
-            self.mirror_set(Self::waiting(side));
-        } else {
-            self.push_more(side, w);
-        }
-    }
-
-    /// `push_waiter` behind a queue that has its first entry already.
-    #[cold]
-    #[inline(never)]
-    fn push_more(&mut self, side: Side, w: Waiter<T>) {
-        self.rest(side).push_back(w);
-        self.set_state(Self::more(side));
-    }
-
-    #[inline]
-    fn pop_waiter(&mut self, side: Side) -> Option<Waiter<T>> {
-        // Look before taking: `take` would write the empty slot too.
-        self.first(side).as_ref()?;
-        let w = self.first(side).take();
-        if self.state() & Self::more(side) != 0 {
-            self.promote_next(side);
-        } else {
-            self.mirror_clear(Self::waiting(side));
-        }
-        w
-    }
-
-    /// The first entry was taken from a queue with more: the next one
-    /// moves up.
-    #[cold]
-    #[inline(never)]
-    fn promote_next(&mut self, side: Side) {
-        let next = self.rest(side).pop_front();
-        *self.first(side) = next;
-        if self.rest(side).is_empty() {
-            self.clear_state(Self::more(side));
-        }
-    }
-
-    fn remove_waiters(&mut self, side: Side, sel: &Selection) {
-        let more = Self::more(side);
-        if self.state() & more != 0 {
-            self.rest(side).retain(|w| !w.belongs_to(sel));
-        }
-        if self.first(side).as_ref().is_some_and(|w| w.belongs_to(sel)) {
-            *self.first(side) = None;
-        }
-        if self.state() & more != 0 {
-            if self.first(side).is_none() {
-                let next = self.rest(side).pop_front();
-                *self.first(side) = next;
-            }
-            if self.rest(side).is_empty() {
-                self.clear_state(more);
-            }
-        }
-        if self.first(side).is_none() {
+    fn mirror_queue_left(&mut self, side: Side) {
+        if self.queue(side).is_empty() {
             self.mirror_clear(Self::waiting(side));
         }
     }
 
-    fn pending(&mut self) -> &mut Option<Direct> {
-        // SAFETY: see above.
-        unsafe { &mut *self.chan.pending.get() }
-    }
-
-    /// Keeps a wake-up for the unlock: a goroutine's in `pending` if it is
-    /// free, anything else in the cold list.
+    /// Keeps a wake-up for the unlock.
     #[inline]
     fn defer_wake(&mut self, wake: Option<Wake>) {
-        match wake {
-            None => {}
-            Some(Wake::Direct(g)) if self.pending().is_none() => *self.pending() = Some(g),
-            Some(w) => self.defer_more(w),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn defer_more(&mut self, w: Wake) {
-        self.crowd().wakes.push(w);
-        // SAFETY: see above.
-        unsafe { *self.chan.more_wakes.get() = true };
+        self.wakes().defer(wake);
     }
 
     /// True if the buffer may hold values (else it is never looked at).
@@ -514,7 +397,7 @@ impl<T> Inner<'_, T> {
         if self.state() & (CLOSED | NO_RECEIVERS) != 0 {
             return Err((value, SendFail::Closed));
         }
-        let value = if self.first(Side::Recv).is_some() {
+        let value = if !self.queue(Side::Recv).is_empty() {
             match self.hand_to_receiver(value) {
                 Ok(()) => return Ok(()),
                 Err(v) => v,
@@ -522,8 +405,8 @@ impl<T> Inner<'_, T> {
         } else {
             value
         };
-        if self.state() & BUFFERED != 0 && self.cold().buf.len() < cap {
-            self.cold().buf.push_back(value);
+        if self.state() & BUFFERED != 0 && self.buf().len() < cap {
+            self.buf().push_back(value);
             self.mirror_len();
             return Ok(());
         }
@@ -534,32 +417,37 @@ impl<T> Inner<'_, T> {
     /// (Go's `sendDirect`); back if none could.
     #[inline(never)]
     fn hand_to_receiver(&mut self, value: T) -> Result<(), T> {
-        while let Some(w) = self.pop_waiter(Side::Recv) {
-            if w.claim() {
-                let wake = w.deliver(Some(value));
-                self.defer_wake(wake);
-                return Ok(());
+        let wake = match self.queue(Side::Recv).claim_first() {
+            Some(receiver) => {
+                receiver.put(value);
+                receiver.finish()
             }
-        }
-        Err(value)
+            None => {
+                self.mirror_queue_left(Side::Recv);
+                return Err(value);
+            }
+        };
+        self.mirror_queue_left(Side::Recv);
+        self.defer_wake(wake);
+        Ok(())
     }
 
     /// Receives now from the buffer or a waiting sender. With the lock.
     #[inline]
     pub(crate) fn try_recv(&mut self) -> Result<T, RecvFail> {
         if self.uses_buf() {
-            if let Some(v) = self.cold().buf.pop_front() {
-                if self.first(Side::Send).is_some() {
+            if let Some(v) = self.buf().pop_front() {
+                if !self.queue(Side::Send).is_empty() {
                     self.refill_from_sender();
                 }
                 self.mirror_len();
-                if self.state() & SPILLED != 0 && self.cold().buf.is_empty() {
+                if self.state() & SPILLED != 0 && self.buf().is_empty() {
                     self.clear_state(SPILLED);
                 }
                 return Ok(v);
             }
         }
-        if self.first(Side::Send).is_some() {
+        if !self.queue(Side::Send).is_empty() {
             if let Some(v) = self.take_from_sender() {
                 return Ok(v);
             }
@@ -574,36 +462,71 @@ impl<T> Inner<'_, T> {
     /// Takes the value of the first waiting sender that can still give it.
     #[inline(never)]
     fn take_from_sender(&mut self) -> Option<T> {
-        while let Some(w) = self.pop_waiter(Side::Send) {
-            if w.claim() {
-                let (v, wake) = w.take();
-                self.defer_wake(wake);
-                return Some(v);
+        let (value, wake) = match self.queue(Side::Send).claim_first() {
+            Some(sender) => {
+                let v = sender.take();
+                (v, sender.finish())
             }
-        }
-        None
+            None => {
+                self.mirror_queue_left(Side::Send);
+                return None;
+            }
+        };
+        self.mirror_queue_left(Side::Send);
+        self.defer_wake(wake);
+        Some(value)
     }
 
     /// A buffer slot freed up: the first waiting sender moves into it.
     #[inline(never)]
     fn refill_from_sender(&mut self) {
         if let Some(v) = self.take_from_sender() {
-            self.cold().buf.push_back(v);
+            self.buf().push_back(v);
         }
     }
 
-    pub(crate) fn enqueue_recv(&mut self, w: Waiter<T>) {
-        self.push_waiter(Side::Recv, w);
+    /// Queues a receive arm. With the lock.
+    ///
+    /// # Safety
+    /// As [`WaitQueue::push`]: `node` is in no queue, and it and `waiter`
+    /// stay alive and in place until the node leaves the queue.
+    #[inline]
+    pub(crate) unsafe fn enqueue_recv(&mut self, node: &ChanNode<T>, waiter: &Waiter, arm: usize) {
+        // SAFETY: by the contract; the channel (and so the queue) stays in
+        // place in its `Arc`.
+        unsafe { self.queue(Side::Recv).push(node, waiter, arm) };
+        self.mirror_set(RECV_WAITING);
     }
 
-    pub(crate) fn enqueue_send(&mut self, w: Waiter<T>) {
-        self.push_waiter(Side::Send, w);
+    /// Queues a send arm, whose slot holds its value. With the lock.
+    ///
+    /// # Safety
+    /// As for [`Inner::enqueue_recv`].
+    #[inline]
+    pub(crate) unsafe fn enqueue_send(&mut self, node: &ChanNode<T>, waiter: &Waiter, arm: usize) {
+        // SAFETY: as in `enqueue_recv`.
+        unsafe { self.queue(Side::Send).push(node, waiter, arm) };
+        self.mirror_set(SEND_WAITING);
     }
 
-    /// Removes `sel`'s waiters (it stopped waiting). With the lock.
-    pub(crate) fn dequeue(&mut self, sel: &Selection) {
-        self.remove_waiters(Side::Recv, sel);
-        self.remove_waiters(Side::Send, sel);
+    /// Takes a receive arm's node out of the queue if it is still there.
+    ///
+    /// # Safety
+    /// `node` was queued with [`Inner::enqueue_recv`] on this channel.
+    pub(crate) unsafe fn dequeue_recv(&mut self, node: &ChanNode<T>) {
+        // SAFETY: pushed on this queue (contract).
+        unsafe { self.queue(Side::Recv).remove(node) };
+        self.mirror_queue_left(Side::Recv);
+    }
+
+    /// Takes a send arm's node out of the queue if it is still there.
+    ///
+    /// # Safety
+    /// `node` was queued with [`Inner::enqueue_send`] on this channel.
+    pub(crate) unsafe fn dequeue_send(&mut self, node: &ChanNode<T>) {
+        // SAFETY: pushed on this queue (contract).
+        unsafe { self.queue(Side::Send).remove(node) };
+        self.mirror_queue_left(Side::Send);
     }
 
     /// `close()`: wakes every waiter; receivers see "closed", senders get
@@ -614,7 +537,8 @@ impl<T> Inner<'_, T> {
         }
         self.set_state(CLOSED);
         self.mirror_set(CLOSED);
-        self.fail_all();
+        self.fail_all(Side::Recv);
+        self.fail_all(Side::Send);
         true
     }
 
@@ -622,27 +546,17 @@ impl<T> Inner<'_, T> {
     pub(crate) fn disconnect_receivers(&mut self) {
         self.set_state(NO_RECEIVERS);
         self.mirror_set(NO_RECEIVERS);
-        self.fail_senders();
+        self.fail_all(Side::Send);
     }
 
-    fn fail_all(&mut self) {
-        while let Some(w) = self.pop_waiter(Side::Recv) {
-            if w.claim() {
-                let wake = w.deliver(None);
-                self.defer_wake(wake);
-            }
+    /// Completes every waiter of `side` without moving anything: a receiver
+    /// sees "closed" (its slot stays empty), a sender keeps its value.
+    fn fail_all(&mut self, side: Side) {
+        while let Some(waiter) = self.queue(side).claim_first() {
+            let wake = waiter.finish();
+            self.defer_wake(wake);
         }
-        self.fail_senders();
-    }
-
-    /// Every waiting sender gets its value back.
-    fn fail_senders(&mut self) {
-        while let Some(w) = self.pop_waiter(Side::Send) {
-            if w.claim() {
-                let wake = w.fail();
-                self.defer_wake(wake);
-            }
-        }
+        self.mirror_clear(Self::waiting(side));
     }
 
     /// A value received by a future that was dropped before returning it:
@@ -652,7 +566,7 @@ impl<T> Inner<'_, T> {
         let Err(value) = self.hand_to_receiver(value) else {
             return;
         };
-        self.cold().buf.push_front(value);
+        self.buf().push_front(value);
         self.mirror_len();
         self.set_state(SPILLED);
     }
@@ -668,83 +582,71 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn a_hand_off_touches_the_first_64_bytes() {
-        assert_eq!(std::mem::size_of::<Option<Waiter<String>>>(), 24);
         let chan = Chan::<String>::new(0);
         let base = &chan as *const Chan<String> as usize;
         let end = |field: usize, size: usize| field - base + size;
-        assert!(end(chan.send_first.get() as usize, 24) <= 64);
-        assert!(end(chan.recv_first.get() as usize, 24) <= 64);
-        assert!(end(chan.pending.get() as usize, 8) <= 64);
-        assert!(end(chan.state.get() as usize, 1) <= 64);
-        assert!(end(chan.more_wakes.get() as usize, 1) <= 64);
+        let queue = std::mem::size_of::<WaitQueue<Slot<String>>>();
+        assert_eq!(queue, 16);
+        assert!(end(chan.sendq.with(|q| q as usize), queue) <= 64);
+        assert!(end(chan.recvq.with(|q| q as usize), queue) <= 64);
+        let wakes = std::mem::size_of::<Wakes>();
+        assert!(end(chan.wakes.with(|w| w as usize), wakes) <= 64);
+        assert!(end(chan.state.with(|s| s as usize), 1) <= 64);
         assert!(end(&chan.flags as *const AtomicU8 as usize, 1) <= 64);
         // A buffered operation adds the second line only.
-        // SAFETY: nobody else has the channel; only an address is taken.
-        let buf = unsafe { &(*chan.cold.get()).buf } as *const VecDeque<String> as usize;
+        let buf = chan.buf.with(|b| b as usize);
         assert!(end(buf, std::mem::size_of::<VecDeque<String>>()) <= 128);
         assert!(end(&chan.len as *const AtomicUsize as usize, 8) <= 128);
         assert!(end(&chan.cap as *const usize as usize, 8) <= 128);
-        // 128 bytes in all.
-        assert_eq!(std::mem::size_of::<Chan<String>>(), 128);
+        assert!(std::mem::size_of::<Chan<String>>() <= 128);
     }
 
-    /// A receive arm waiting in a channel: its selection and its slot.
+    /// A receive arm waiting in a channel: its waiter and its node.
     struct Waiting {
-        sel: Selection,
-        slot: UnsafeCell<Option<u32>>,
+        waiter: Waiter,
+        node: ChanNode<u32>,
     }
 
     impl Waiting {
         fn new() -> Box<Waiting> {
             // Not exclusive: claims go through the CAS, as a select's do.
             Box::new(Waiting {
-                sel: Selection::for_current_wait(false),
-                slot: UnsafeCell::new(None),
+                waiter: Waiter::for_current_wait(false),
+                node: Node::new(Slot::new(None)),
             })
         }
 
         fn got(&self) -> Option<u32> {
-            // SAFETY: the entry is gone from the channel (claimed or
-            // removed), so nobody else touches the slot.
-            unsafe { *self.slot.get() }
+            // SAFETY: the node is out of the channel (claimed or removed),
+            // so nobody else touches the slot.
+            unsafe { self.node.payload().with_mut(|s| *s) }
         }
     }
 
     fn queue_receivers(chan: &Chan<u32>, waiting: &[Box<Waiting>]) {
         chan.locked(|inner| {
             for w in waiting {
-                inner.enqueue_recv(Waiter::new(&w.sel, 0, w.slot.get()));
+                // SAFETY: the boxes outlive the test's use of the channel.
+                unsafe { inner.enqueue_recv(&w.node, &w.waiter, 0) };
             }
         });
     }
 
-    /// The mirrors and bits the module invariants tie to the queues.
-    fn receivers_waiting(chan: &Chan<u32>) -> (bool, bool, bool) {
-        chan.locked(|inner| {
-            let more = inner.state() & RECV_MORE != 0;
-            let first = inner.first(Side::Recv).is_some();
-            (first, more, chan.send_looks_ready())
-        })
-    }
-
-    /// Receivers queue past the inline first entry and are served in order;
-    /// `RECV_MORE` and the `RECV_WAITING` hint follow the queue.
+    /// Receivers are served in order; the `RECV_WAITING` hint follows the
+    /// queue.
     #[test]
-    fn waiters_past_the_first_keep_their_order() {
+    fn waiters_keep_their_order_and_the_hint_follows() {
         let chan = Chan::<u32>::new(0);
         let waiting: Vec<_> = (0..4).map(|_| Waiting::new()).collect();
-        assert_eq!(receivers_waiting(&chan), (false, false, false));
-        queue_receivers(&chan, &waiting[..1]);
-        assert_eq!(receivers_waiting(&chan), (true, false, true));
-        queue_receivers(&chan, &waiting[1..]);
-        assert_eq!(receivers_waiting(&chan), (true, true, true));
+        assert!(!chan.send_looks_ready());
+        queue_receivers(&chan, &waiting);
+        assert!(chan.send_looks_ready());
         for (i, w) in waiting.iter().enumerate() {
             chan.locked(|inner| inner.try_send(0, 10 + i as u32))
                 .ok()
                 .unwrap();
             assert_eq!(w.got(), Some(10 + i as u32));
-            let left = i < 3;
-            assert_eq!(receivers_waiting(&chan), (left, i < 2, left));
+            assert_eq!(chan.send_looks_ready(), i < 3);
         }
         assert!(chan.locked(|inner| inner.try_send(0, 99)).is_err());
     }
@@ -757,7 +659,8 @@ mod tests {
             let chan = Chan::<u32>::new(0);
             let waiting: Vec<_> = (0..4).map(|_| Waiting::new()).collect();
             queue_receivers(&chan, &waiting);
-            chan.locked(|inner| inner.dequeue(&waiting[gone].sel));
+            // SAFETY: queued on this channel just above.
+            chan.locked(|inner| unsafe { inner.dequeue_recv(&waiting[gone].node) });
             for v in 0..3 {
                 chan.locked(|inner| inner.try_send(0, v)).ok().unwrap();
             }
@@ -765,7 +668,7 @@ mod tests {
             let mut want = vec![Some(0), Some(1), Some(2)];
             want.insert(gone, None);
             assert_eq!(got, want, "removed #{gone}");
-            assert_eq!(receivers_waiting(&chan), (false, false, false));
+            assert!(!chan.send_looks_ready());
         }
     }
 

@@ -3,7 +3,7 @@
 //! same channels.
 //!
 //! A pending future is queued in the channel exactly like a parked goroutine,
-//! with the task's own `Waker` in its [`Selection`]. The future is `!Unpin`:
+//! with the task's own `Waker` in its wait-queue [`Waiter`]. The future is `!Unpin`:
 //! the channel's queue points into it, so it must not move while queued, and
 //! dropping it removes the entry (under the channel lock) first.
 //!
@@ -12,7 +12,6 @@
 //! the head of the buffer); a send future dropped before completing keeps its
 //! value, which is dropped with it, and a completed send stays sent.
 
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
@@ -21,22 +20,38 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use crate::chan::core::{Chan, RecvFail, SendFail};
-use crate::chan::waiter::{Selection, Waiter};
+use crate::chan::core::{Chan, ChanNode, RecvFail, SendFail, Slot};
 use crate::chan::{Receiver, SendError, Sender};
+use crate::runtime::wait::{Node, Waiter};
 
-/// The state of one receive that may have to wait.
+/// The state of one receive that may have to wait: its wait-queue node and,
+/// while queued, its waiter (both pinned: the channel's queue points here).
 struct RecvWait<T> {
-    slot: UnsafeCell<Option<T>>,
-    sel: Option<Selection>,
+    node: ChanNode<T>,
+    waiter: Option<Waiter>,
     _pin: PhantomPinned,
+}
+
+/// If `waiter` is queued on `chan`: `true` once a counterpart has finished
+/// it; otherwise it takes the task's current waker (under the lock, where
+/// no claimer can be reading it) and says `false`. Only the owning future.
+fn done_or_rewake<T>(chan: &Chan<T>, waiter: &Waiter, cx: &Context<'_>) -> bool {
+    chan.locked(|_| {
+        let done = waiter.done_arm().is_some();
+        if !done {
+            // SAFETY: the channel lock is held and it is the only channel
+            // this waiter is queued on.
+            unsafe { waiter.set_waker(cx.waker()) };
+        }
+        done
+    })
 }
 
 impl<T> RecvWait<T> {
     fn new() -> Self {
         RecvWait {
-            slot: UnsafeCell::new(None),
-            sel: None,
+            node: Node::new(Slot::new(None)),
+            waiter: None,
             _pin: PhantomPinned,
         }
     }
@@ -45,37 +60,29 @@ impl<T> RecvWait<T> {
     fn poll(self: Pin<&mut Self>, chan: &Chan<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // SAFETY: nothing is moved out of the pinned state.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Some(sel) = &this.sel {
-            // Queued: done, or still waiting (then refresh the waker under
-            // the lock, where no claimer can be reading it).
-            let done = chan.locked(|_| {
-                let done = sel.done_arm().is_some();
-                if !done {
-                    // SAFETY: the channel lock is held and it is the only
-                    // channel this selection is queued on.
-                    unsafe { sel.set_waker(cx.waker()) };
-                }
-                done
-            });
-            if !done {
+        if let Some(waiter) = &this.waiter {
+            if !done_or_rewake(chan, waiter, cx) {
                 return Poll::Pending;
             }
-            this.sel = None;
-            return Poll::Ready(this.slot.get_mut().take());
+            this.waiter = None;
+            // SAFETY: done: the claimer took the node out and finished.
+            return Poll::Ready(unsafe { this.node.payload().with_mut(Option::take) });
         }
-        let sel = this.sel.insert(Selection::new(cx.waker().clone()));
-        let slot = this.slot.get();
+        let waiter = this.waiter.insert(Waiter::new(cx.waker().clone()));
+        let node = &this.node;
         let now = chan.locked(|inner| match inner.try_recv() {
             Ok(v) => Some(Some(v)),
             Err(RecvFail::Closed) => Some(None),
             Err(RecvFail::Empty) => {
-                inner.enqueue_recv(Waiter::new(sel, 0, slot));
+                // SAFETY: pinned: the node and the waiter stay in place
+                // until the node is claimed, or removed by `cancel`.
+                unsafe { inner.enqueue_recv(node, waiter, 0) };
                 None
             }
         });
         match now {
             Some(v) => {
-                this.sel = None;
+                this.waiter = None;
                 Poll::Ready(v)
             }
             None => Poll::Pending,
@@ -87,43 +94,49 @@ impl<T> RecvWait<T> {
     fn cancel(self: Pin<&mut Self>, chan: &Chan<T>) {
         // SAFETY: nothing is moved out of the pinned state.
         let this = unsafe { self.get_unchecked_mut() };
-        let Some(sel) = &this.sel else { return };
-        let slot = this.slot.get_mut();
+        if this.waiter.is_none() {
+            return;
+        }
+        let node = &this.node;
         chan.locked(|inner| {
-            inner.dequeue(sel);
-            if let Some(v) = slot.take() {
+            // SAFETY: a waiter is kept only while the node was queued.
+            unsafe { inner.dequeue_recv(node) };
+            // SAFETY: out of the queue, under the lock every claimer holds.
+            if let Some(v) = unsafe { node.payload().with_mut(Option::take) } {
                 inner.put_back(v);
             }
         });
-        this.sel = None;
+        this.waiter = None;
     }
 }
 
-/// The state of one send that may have to wait.
+/// The state of one send that may have to wait (as [`RecvWait`]).
 struct SendWait<T> {
-    slot: UnsafeCell<Option<T>>,
-    sel: Option<Selection>,
+    node: ChanNode<T>,
+    waiter: Option<Waiter>,
     _pin: PhantomPinned,
 }
 
 impl<T> SendWait<T> {
     fn new(value: Option<T>) -> Self {
         SendWait {
-            slot: UnsafeCell::new(value),
-            sel: None,
+            node: Node::new(Slot::new(value)),
+            waiter: None,
             _pin: PhantomPinned,
         }
     }
 
     fn is_idle(&self) -> bool {
-        self.sel.is_none()
+        self.waiter.is_none()
     }
 
     /// Only the owner, while idle.
     fn set_value(self: Pin<&mut Self>, value: T) {
-        // SAFETY: the slot is not pinned-in-place data anyone points to
-        // while idle (nothing is queued).
-        unsafe { *self.get_unchecked_mut().slot.get_mut() = Some(value) };
+        // SAFETY: nothing is moved out of the pinned state.
+        let this = unsafe { self.get_unchecked_mut() };
+        debug_assert!(this.is_idle());
+        // SAFETY: idle: the node is in no queue.
+        unsafe { this.node.payload().with_mut(|s| *s = Some(value)) };
     }
 
     /// Only the owning future or sink.
@@ -134,43 +147,42 @@ impl<T> SendWait<T> {
     ) -> Poll<Result<(), SendError<T>>> {
         // SAFETY: nothing is moved out of the pinned state.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Some(sel) = &this.sel {
-            let done = chan.locked(|_| {
-                let done = sel.done_arm().is_some();
-                if !done {
-                    // SAFETY: the lock of the one channel it is queued on.
-                    unsafe { sel.set_waker(cx.waker()) };
-                }
-                done
-            });
-            if !done {
+        if let Some(waiter) = &this.waiter {
+            if !done_or_rewake(chan, waiter, cx) {
                 return Poll::Pending;
             }
-            this.sel = None;
-            return Poll::Ready(match this.slot.get_mut().take() {
-                None => Ok(()),
-                Some(v) => Err(SendError(v)),
-            });
+            this.waiter = None;
+            // SAFETY: done: the claimer took the node out and finished.
+            return Poll::Ready(
+                match unsafe { this.node.payload().with_mut(Option::take) } {
+                    None => Ok(()),
+                    Some(v) => Err(SendError(v)),
+                },
+            );
         }
-        let Some(value) = this.slot.get_mut().take() else {
+        // SAFETY: idle: the node is in no queue.
+        let Some(value) = (unsafe { this.node.payload().with_mut(Option::take) }) else {
             return Poll::Ready(Ok(()));
         };
         let cap = chan.cap();
-        let sel = this.sel.insert(Selection::new(cx.waker().clone()));
-        let slot = this.slot.get();
+        let waiter = this.waiter.insert(Waiter::new(cx.waker().clone()));
+        let node = &this.node;
         let now = chan.locked(|inner| match inner.try_send(cap, value) {
             Ok(()) => Some(Ok(())),
             Err((v, SendFail::Closed)) => Some(Err(SendError(v))),
             Err((v, SendFail::Full)) => {
-                // SAFETY: the slot is ours; the entry below points to it.
-                unsafe { *slot = Some(v) };
-                inner.enqueue_send(Waiter::new(sel, 0, slot));
+                // SAFETY: not queued yet: the slot is ours. Then pinned, as
+                // in `RecvWait::poll`.
+                unsafe {
+                    node.payload().with_mut(|s| *s = Some(v));
+                    inner.enqueue_send(node, waiter, 0);
+                }
                 None
             }
         });
         match now {
             Some(r) => {
-                this.sel = None;
+                this.waiter = None;
                 Poll::Ready(r)
             }
             None => Poll::Pending,
@@ -180,10 +192,12 @@ impl<T> SendWait<T> {
     fn cancel(self: Pin<&mut Self>, chan: &Chan<T>) {
         // SAFETY: nothing is moved out of the pinned state.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Some(sel) = &this.sel {
-            chan.locked(|inner| inner.dequeue(sel));
+        if this.waiter.is_some() {
+            let node = &this.node;
+            // SAFETY: a waiter is kept only while the node was queued.
+            chan.locked(|inner| unsafe { inner.dequeue_send(node) });
         }
-        this.sel = None;
+        this.waiter = None;
     }
 }
 

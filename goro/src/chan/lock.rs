@@ -5,31 +5,42 @@
 //!
 //! A channel's critical section is tens of nanoseconds, and no user code runs
 //! in it (wake-ups run after the unlock). `parking_lot`'s unlock is a
-//! compare-and-swap (it must see parked waiters), and its waiters call
-//! `sched_yield` a few times and then sleep on a futex, which then needs a
-//! wake-up syscall. Here nobody sleeps: unlock is a store, one atomic
-//! read-modify-write less per lock use, and a waiter backs off (up to ~1000
-//! pauses in all) and then yields until the holder, if it was descheduled,
-//! has run. Measured 2026-11-24 on 2 cores: mpmc_4x4 24 → 17 ns/op,
-//! worker_pool 65 → 52, buffered SPSC 15 → 13, and 16 OS threads plus 8
-//! goroutines on one channel 1.55 s → 0.62 s (system time 2.5 s → 0.95 s).
-//! A futex-based lock that spins and then sleeps (no yields) was 2.4× slower
-//! on mpmc_4x4 than `parking_lot`.
+//! compare-and-swap (it must see parked waiters), and its waiters sleep on a
+//! futex, which then needs a wake-up syscall. Here nobody sleeps: unlock is a
+//! store, one atomic read-modify-write less per lock use, and a waiter backs
+//! off and then yields until the holder, if it was descheduled, has run.
+//! Figures: `docs/decisions/channel-lock.md`.
 //!
 //! # Invariant
 //!
 //! `locked` is true exactly while one thread holds the lock; only that thread
 //! stores false.
+//!
+//! # Under loom
+//!
+//! The channel models use [`ModelLock`], a blocking lock of loom's own, in
+//! its place: loom cannot bound a spin loop among three or more threads (a
+//! waiter's yield may hand the model to another waiter, forever). The spin
+//! lock itself is model-checked on its own (`loom_spin_lock_excludes`).
 
 use crate::loom::{AtomicBool, Ordering};
 
-pub(crate) struct ChanLock {
+/// The lock every channel takes.
+#[cfg(not(loom))]
+pub(crate) type ChanLock = SpinLock;
+/// The lock every channel takes (a blocking stand-in under loom, see the
+/// module docs).
+#[cfg(loom)]
+pub(crate) type ChanLock = ModelLock;
+
+pub(crate) struct SpinLock {
     locked: AtomicBool,
 }
 
-impl ChanLock {
+#[cfg_attr(loom, allow(dead_code))] // the models use it in `loom_tests` only
+impl SpinLock {
     pub(crate) fn new() -> Self {
-        ChanLock {
+        SpinLock {
             locked: AtomicBool::new(false),
         }
     }
@@ -51,15 +62,7 @@ impl ChanLock {
         let mut spins = 0u32;
         loop {
             while self.locked.load(Ordering::Relaxed) {
-                if spins < 10 {
-                    for _ in 0..(1u32 << spins) {
-                        crate::loom::spin_loop();
-                    }
-                    spins += 1;
-                } else {
-                    // The holder is likely descheduled: let it run.
-                    crate::loom::yield_now();
-                }
+                back_off(&mut spins);
             }
             if self
                 .locked
@@ -81,21 +84,75 @@ impl ChanLock {
     }
 }
 
+/// One wait for a held lock: exponential back-off (up to ~1000 pauses in
+/// all), then a yield of the thread, since the holder is likely descheduled.
+#[cfg(not(loom))]
+#[inline]
+fn back_off(spins: &mut u32) {
+    if *spins < 10 {
+        for _ in 0..(1u32 << *spins) {
+            std::hint::spin_loop();
+        }
+        *spins += 1;
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// Under loom, a model yield per look: the model runs the holder.
+#[cfg(loom)]
+fn back_off(_spins: &mut u32) {
+    loom::thread::yield_now();
+}
+
+/// The channels' lock in the loom models: the same `lock`/`unlock`, built on
+/// loom's mutex and condvar, so a waiter blocks instead of spinning.
+#[cfg(loom)]
+pub(crate) struct ModelLock {
+    locked: loom::sync::Mutex<bool>,
+    freed: loom::sync::Condvar,
+}
+
+#[cfg(loom)]
+impl ModelLock {
+    pub(crate) fn new() -> Self {
+        ModelLock {
+            locked: loom::sync::Mutex::new(false),
+            freed: loom::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) {
+        let mut locked = self.locked.lock().unwrap();
+        while *locked {
+            locked = self.freed.wait(locked).unwrap();
+        }
+        *locked = true;
+    }
+
+    /// # Safety
+    /// The caller holds it.
+    pub(crate) unsafe fn unlock(&self) {
+        *self.locked.lock().unwrap() = false;
+        self.freed.notify_one();
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::thread;
 
-    use super::ChanLock;
+    use super::SpinLock;
 
-    /// Two threads add under the lock: no lost update, and loom checks that
-    /// every access to the cell is ordered by the lock (a race fails).
+    /// Two threads add under the spin lock: no lost update, and loom checks
+    /// that every access to the cell is ordered by the lock (a race fails).
     #[test]
-    fn loom_chan_lock_excludes() {
+    fn loom_spin_lock_excludes() {
         loom::model(|| {
-            let shared = Arc::new((ChanLock::new(), UnsafeCell::new(0u32)));
-            let add = |s: &(ChanLock, UnsafeCell<u32>)| {
+            let shared = Arc::new((SpinLock::new(), UnsafeCell::new(0u32)));
+            let add = |s: &(SpinLock, UnsafeCell<u32>)| {
                 s.0.lock();
                 // SAFETY: the lock is held.
                 s.1.with_mut(|p| unsafe { *p += 1 });

@@ -28,18 +28,18 @@ pub(crate) mod core;
 mod error;
 mod future;
 mod lock;
-pub(crate) mod waiter;
+pub(crate) mod op;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::loom::{Arc, AtomicU32, Ordering};
+
 use self::core::{Chan, RecvFail, SendFail};
-use crate::select::{self, RecvArm, SendArm};
+use self::op::{wait_locked, RecvOp, SendOp};
 
 pub use error::{
     CloseError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -86,10 +86,31 @@ impl<T> Sender<T> {
     /// Fails, giving the value back, if the channel is closed or every
     /// receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        // One lock round: `run_one` tries first and queues only if it must.
-        let arm = SendArm::new(self, value);
-        select::run_one(&arm, None);
-        arm.into_result()
+        self.send_until(value, None).map_err(|(v, _)| SendError(v))
+    }
+
+    /// `send` with an optional deadline, in one lock round: tries with the
+    /// bare value, and only if it must wait builds the operation and queues
+    /// it under the same lock. `Err((v, true))`: failed (closed), `Err((v,
+    /// false))`: timed out.
+    #[inline(always)]
+    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), (T, bool)> {
+        let chan = self.chan();
+        chan.raw_lock();
+        // SAFETY: locked just above; the view is gone before the unlock.
+        let tried = unsafe { chan.inner_locked() }.try_send(chan.cap(), value);
+        let value = match tried {
+            Err((v, SendFail::Full)) => v,
+            done => {
+                // SAFETY: locked above, by this thread.
+                unsafe { chan.raw_unlock() };
+                return done.map_err(|(v, _)| (v, true));
+            }
+        };
+        let op = SendOp::on(Some(chan), value);
+        // SAFETY: the lock is held and the operation is new.
+        let completed = unsafe { wait_locked(&op, deadline) };
+        op.into_result().map_err(|SendError(v)| (v, completed))
     }
 
     /// Sends only if that can happen without waiting.
@@ -110,13 +131,11 @@ impl<T> Sender<T> {
 
     /// Sends, waiting until `deadline` at the latest.
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        let arm = SendArm::new(self, value);
-        let completed = select::run_one(&arm, Some(deadline));
-        match arm.into_result() {
-            Ok(()) => Ok(()),
-            Err(SendError(v)) if completed => Err(SendTimeoutError::Closed(v)),
-            Err(SendError(v)) => Err(SendTimeoutError::Timeout(v)),
-        }
+        self.send_until(value, Some(deadline))
+            .map_err(|(v, closed)| match closed {
+                true => SendTimeoutError::Closed(v),
+                false => SendTimeoutError::Timeout(v),
+            })
     }
 
     /// Closes the channel (Go's `close`). Receivers drain the buffer and then
@@ -169,10 +188,27 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed
     /// and drained (Go's `v, ok := <-ch` with `ok == false`).
     pub fn recv(&self) -> Option<T> {
-        // One lock round: `run_one` tries first and queues only if it must.
-        let arm = RecvArm::new(self);
-        select::run_one(&arm, None);
-        arm.into_result()
+        self.recv_until(None).ok()
+    }
+
+    /// `recv` with an optional deadline, in one lock round (as
+    /// `Sender::send_until`). `Err(true)`: closed and drained, `Err(false)`:
+    /// timed out.
+    #[inline(always)]
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
+        let chan = self.chan();
+        chan.raw_lock();
+        // SAFETY: locked just above; the view is gone before the unlock.
+        let tried = unsafe { chan.inner_locked() }.try_recv();
+        if !matches!(tried, Err(RecvFail::Empty)) {
+            // SAFETY: locked above, by this thread.
+            unsafe { chan.raw_unlock() };
+            return tried.map_err(|_| true);
+        }
+        let op = RecvOp::on(Some(chan));
+        // SAFETY: the lock is held and the operation is new.
+        let completed = unsafe { wait_locked(&op, deadline) };
+        op.into_result().ok_or(completed)
     }
 
     /// Receives only if a value is there now.
@@ -190,13 +226,11 @@ impl<T> Receiver<T> {
 
     /// Receives, waiting until `deadline` at the latest.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        let arm = RecvArm::new(self);
-        let completed = select::run_one(&arm, Some(deadline));
-        match arm.into_result() {
-            Some(v) => Ok(v),
-            None if completed => Err(RecvTimeoutError::Closed),
-            None => Err(RecvTimeoutError::Timeout),
-        }
+        self.recv_until(Some(deadline))
+            .map_err(|closed| match closed {
+                true => RecvTimeoutError::Closed,
+                false => RecvTimeoutError::Timeout,
+            })
     }
 
     /// A blocking iterator: `for v in rx.iter()` runs until the channel is

@@ -299,9 +299,9 @@ fn goroutine_main<F: FnOnce()>(yielder: &GoYielder, body: F) {
     body();
 }
 
-/// The goroutine behind `waker`, if it is a goroutine's waker. Lets a
-/// channel publish its outcome between marking the goroutine runnable and
-/// queueing it (see `chan::waiter::Selection::finish`).
+/// The goroutine behind `waker`, if it is a goroutine's waker. Lets the
+/// wait queue publish an outcome between marking the goroutine runnable and
+/// queueing it (`runtime::park::Direct`, used by `runtime::wait`).
 #[cfg_attr(loom, allow(dead_code))]
 #[inline]
 pub(crate) fn goroutine_of(waker: &Waker) -> Option<&G> {

@@ -92,6 +92,7 @@ pub(crate) mod queue;
 pub(crate) mod sched;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
+pub(crate) mod wait;
 
 mod builder;
 pub(crate) mod local;

@@ -14,11 +14,14 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{run, Arm, Mode, Outcome, RecvArm, RecvSource, SendArm, SendSource};
+use super::{run, ArmRef, Mode, Outcome};
+use crate::chan::op::{Op, RecvOp, SendOp};
 use crate::chan::SendError;
+use crate::select::{RecvSource, SendSource};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -49,16 +52,46 @@ impl<T> Clone for SendToken<T> {
 }
 impl<T> Copy for SendToken<T> {}
 
-enum Entry<'a> {
-    Recv(Box<dyn Arm + 'a>),
-    Send(Box<dyn Arm + 'a>),
+/// One arm: its operation, boxed once and from then on reached only through
+/// the pointer `Box::into_raw` gave, both erased (for `run`) and typed (for
+/// the tokens). A pointer taken before a `Box` moves is invalidated by the
+/// move under Stacked Borrows; this one never goes back into a `Box` until
+/// the arm is dropped.
+struct Entry<'a> {
+    op: NonNull<dyn Op + 'a>,
+    off: bool,
 }
 
 impl<'a> Entry<'a> {
-    fn arm(&self) -> &(dyn Arm + 'a) {
-        match self {
-            Entry::Recv(a) | Entry::Send(a) => &**a,
+    fn new<O: Op + 'a>(op: O) -> Self {
+        let raw: *mut (dyn Op + 'a) = Box::into_raw(Box::new(op));
+        Entry {
+            // SAFETY: `Box::into_raw` never returns null.
+            op: unsafe { NonNull::new_unchecked(raw) },
+            off: false,
         }
+    }
+
+    fn op(&self) -> &(dyn Op + 'a) {
+        // SAFETY: alive until `drop`; shared access, as every `&self` use.
+        unsafe { self.op.as_ref() }
+    }
+
+    /// The concrete operation.
+    ///
+    /// # Safety
+    /// `O` is the type this entry was made from.
+    unsafe fn typed<O>(&mut self) -> &mut O {
+        // SAFETY: by the contract the pointee is an `O`; `&mut self` makes
+        // the access exclusive.
+        unsafe { &mut *self.op.cast::<O>().as_ptr() }
+    }
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `new`, freed once, here.
+        drop(unsafe { Box::from_raw(self.op.as_ptr()) });
     }
 }
 
@@ -69,10 +102,6 @@ impl<'a> Entry<'a> {
 pub struct Select<'a> {
     id: u64,
     entries: Vec<Entry<'a>>,
-    /// Arms switched off with `disable` (Go: a nil channel in the cases).
-    off: Vec<bool>,
-    /// Raw pointers to the concrete arms, for typed access by token.
-    concrete: Vec<*mut ()>,
 }
 
 impl Default for Select<'_> {
@@ -86,18 +115,12 @@ impl<'a> Select<'a> {
         Select {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             entries: Vec::new(),
-            off: Vec::new(),
-            concrete: Vec::new(),
         }
     }
 
     /// Adds a receive arm; an `Option` that is `None` adds a switched-off arm.
     pub fn recv<T: 'a, S: RecvSource<T> + ?Sized>(&mut self, rx: &'a S) -> RecvToken<T> {
-        let mut arm = Box::new(RecvArm::new(rx));
-        self.concrete
-            .push(&mut *arm as *mut RecvArm<'a, T> as *mut ());
-        self.entries.push(Entry::Recv(arm));
-        self.off.push(false);
+        self.entries.push(Entry::new(RecvOp::new(rx)));
         RecvToken {
             select: self.id,
             index: self.entries.len() - 1,
@@ -107,11 +130,7 @@ impl<'a> Select<'a> {
 
     /// Adds a send arm offering `value`.
     pub fn send<T: 'a, S: SendSource<T> + ?Sized>(&mut self, tx: &'a S, value: T) -> SendToken<T> {
-        let mut arm = Box::new(SendArm::new(tx, value));
-        self.concrete
-            .push(&mut *arm as *mut SendArm<'a, T> as *mut ());
-        self.entries.push(Entry::Send(arm));
-        self.off.push(false);
+        self.entries.push(Entry::new(SendOp::new(tx, value)));
         SendToken {
             select: self.id,
             index: self.entries.len() - 1,
@@ -144,11 +163,16 @@ impl<'a> Select<'a> {
 
     fn run(&mut self, mode: Mode) -> Outcome {
         // A received value not taken yet is delivered again, never lost.
-        if let Some(i) = self.entries.iter().position(|e| e.arm().holds_value()) {
+        if let Some(i) = self.entries.iter().position(|e| e.op().holds_value()) {
             return Outcome::Arm(i);
         }
-        let live: Vec<usize> = (0..self.entries.len()).filter(|&i| !self.off[i]).collect();
-        let arms: Vec<&dyn Arm> = live.iter().map(|&i| self.entries[i].arm()).collect();
+        let live: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| !self.entries[i].off)
+            .collect();
+        let arms: Vec<ArmRef<'_>> = live
+            .iter()
+            .map(|&i| ArmRef::erased(self.entries[i].op()))
+            .collect();
         match run(&arms, mode) {
             Outcome::Arm(k) => Outcome::Arm(live[k]),
             Outcome::Fallback => Outcome::Fallback,
@@ -158,7 +182,7 @@ impl<'a> Select<'a> {
     /// Switches arm `index` off for the following selects, as setting a case's
     /// channel to nil does in Go (e.g. once a fan-in source is closed).
     pub fn disable(&mut self, index: usize) {
-        self.off[index] = true;
+        self.entries[index].off = true;
     }
 
     /// The value received by the arm of `token` (after it was selected):
@@ -167,9 +191,8 @@ impl<'a> Select<'a> {
     pub fn take<T: 'a>(&mut self, token: RecvToken<T>) -> Option<T> {
         assert_eq!(token.select, self.id, "RecvToken of another Select");
         // SAFETY: the token was made by `recv::<T>` of this select at this
-        // index, so the concrete arm there is a `RecvArm<'a, T>`.
-        let arm = unsafe { &mut *(self.concrete[token.index] as *mut RecvArm<'a, T>) };
-        arm.take()
+        // index, so the entry there is a `RecvOp<'a, T>`.
+        unsafe { self.entries[token.index].typed::<RecvOp<'a, T>>() }.take()
     }
 
     /// Whether the send arm of `token` sent its value (after it was
@@ -177,8 +200,7 @@ impl<'a> Select<'a> {
     pub fn send_result<T: 'a>(&mut self, token: SendToken<T>) -> Result<(), SendError<T>> {
         assert_eq!(token.select, self.id, "SendToken of another Select");
         // SAFETY: made by `send::<T>` of this select at this index.
-        let arm = unsafe { &mut *(self.concrete[token.index] as *mut SendArm<'a, T>) };
-        arm.take_result()
+        unsafe { self.entries[token.index].typed::<SendOp<'a, T>>() }.take_result()
     }
 }
 

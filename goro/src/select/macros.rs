@@ -1,5 +1,6 @@
-//! The `select!` macro: parses the arms, builds one [`Arm`](super::Arm) per
-//! operation, runs [`run`](super::run) and dispatches to the committed arm.
+//! The `select!` macro: parses the arms, builds one channel operation per
+//! arm, runs the select (`select::core::run`) and dispatches to the
+//! committed arm. Everything it names lives in `goro::__private`.
 
 /// Waits on several channel operations and runs the one that completes, as
 /// Go's `select`. Exactly one arm commits: no value is taken from, or given
@@ -115,18 +116,19 @@ macro_rules! __select_bind {
     ([(recv ($rx:expr) ($p:pat) ($b:expr)) $($rest:tt)*] [$($bound:tt)*] $f:tt) => {{
         // `let x = &temp;` extends the temporary's life (e.g. `never()`).
         let source = &$rx;
-        let arm = $crate::select::RecvArm::new(source);
+        let arm = $crate::__private::RecvOp::new(source);
         $crate::__select_bind!([$($rest)*] [$($bound)* (arm ($p) ($b))] $f)
     }};
     ([(send ($tx:expr, $v:expr) ($p:pat) ($b:expr)) $($rest:tt)*] [$($bound:tt)*] $f:tt) => {{
         let target = &$tx;
-        let arm = $crate::select::SendArm::new(target, $v);
+        let arm = $crate::__private::SendOp::new(target, $v);
         $crate::__select_bind!([$($rest)*] [$($bound)* (arm ($p) ($b))] $f)
     }};
     ([] [$(($arm:ident ($p:pat) ($b:expr)))*] [$($f:tt)*]) => {{
         let outcome = {
-            let arms: &[&dyn $crate::select::Arm] = &[$(&$arm),*];
-            $crate::select::run(arms, $crate::__select_mode!($($f)*))
+            let arms: &[$crate::__private::ArmRef<'_>] =
+                &[$($crate::__private::ArmRef::from(&$arm)),*];
+            $crate::__private::run(arms, $crate::__select_mode!($($f)*))
         };
         $crate::__select_dispatch!(outcome (0usize) [$(($arm ($p) ($b)))*] [$($f)*])
     }};
@@ -138,7 +140,7 @@ macro_rules! __select_bind {
 #[macro_export]
 macro_rules! __select_dispatch {
     ($o:ident ($i:expr) [($arm:ident ($p:pat) ($b:expr)) $($rest:tt)*] $f:tt) => {
-        if $o == $crate::select::Outcome::Arm($i) {
+        if $o == $crate::__private::Outcome::Arm($i) {
             let $p = $arm.into_result();
             $b
         } else {
@@ -154,13 +156,13 @@ macro_rules! __select_dispatch {
 #[macro_export]
 macro_rules! __select_mode {
     () => {
-        $crate::select::Mode::Block
+        $crate::__private::Mode::Block
     };
     ((default ($b:expr))) => {
-        $crate::select::Mode::NonBlock
+        $crate::__private::Mode::NonBlock
     };
     ((timeout ($d:expr) ($b:expr))) => {
-        $crate::select::Mode::Deadline(::std::time::Instant::now() + $d)
+        $crate::__private::Mode::Deadline(::std::time::Instant::now() + $d)
     };
 }
 
