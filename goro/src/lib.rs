@@ -68,7 +68,8 @@
 //! ## The thread-local hazard
 //!
 //! **A goroutine can move to another OS thread at any blocking point**
-//! (`join`, `park`, `yield_now`, and later every channel operation). So:
+//! (every channel operation and `select!`, `join`, `sleep`, `park`,
+//! `yield_now`). So:
 //!
 //! - Do not hold a reference into a `thread_local!` across a blocking point;
 //!   with optimisations LLVM may even reuse the first thread's TLS address
@@ -105,5 +106,5 @@ pub(crate) mod loom;
 pub(crate) mod stack;
 
 pub use chan::{chan, never, Receiver, Sender};
-pub use runtime::m::{blocking, yield_now};
+pub use runtime::blocking::{blocking, yield_now};
 pub use runtime::spawn::{go, run, try_go, JoinHandle};

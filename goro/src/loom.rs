@@ -20,12 +20,12 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
 /// `Arc` for what the models share between threads and free: loom's own
@@ -131,3 +131,84 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// How an M sleeps and is woken: its OS thread's park token normally; under
+/// loom a model token (a flag under a lock and condvar), so the idle
+/// protocol's models can see who was woken. Semantics of
+/// `std::thread::park`: an unpark before the park is remembered (one token),
+/// and a park may return spuriously.
+pub(crate) struct Parker {
+    #[cfg(not(loom))]
+    thread: std::sync::OnceLock<std::thread::Thread>,
+    #[cfg(loom)]
+    token: loom::sync::Mutex<bool>,
+    #[cfg(loom)]
+    unparked: loom::sync::Condvar,
+}
+
+impl Parker {
+    /// Not bound to a thread yet. Any thread.
+    pub(crate) fn new() -> Parker {
+        Parker {
+            #[cfg(not(loom))]
+            thread: std::sync::OnceLock::new(),
+            #[cfg(loom)]
+            token: loom::sync::Mutex::new(false),
+            #[cfg(loom)]
+            unparked: loom::sync::Condvar::new(),
+        }
+    }
+
+    /// Binds the parker to the calling thread. Only its thread, once,
+    /// before anyone unparks it (an unpark before that does nothing).
+    pub(crate) fn bind(&self) {
+        #[cfg(not(loom))]
+        let _ = self.thread.set(std::thread::current());
+    }
+
+    /// Sleeps until unparked (or spuriously). Only the bound thread.
+    pub(crate) fn park(&self) {
+        #[cfg(not(loom))]
+        std::thread::park();
+        #[cfg(loom)]
+        {
+            let mut token = self.token.lock().unwrap();
+            while !*token {
+                token = self.unparked.wait(token).unwrap();
+            }
+            *token = false;
+        }
+    }
+
+    /// As [`Parker::park`], for at most `d`. Under loom there is no clock:
+    /// it returns at once, as a spurious wake-up would.
+    pub(crate) fn park_timeout(&self, d: std::time::Duration) {
+        #[cfg(not(loom))]
+        std::thread::park_timeout(d);
+        #[cfg(loom)]
+        {
+            let _ = d;
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Wakes the bound thread, or leaves it a token. Any thread.
+    pub(crate) fn unpark(&self) {
+        #[cfg(not(loom))]
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        #[cfg(loom)]
+        {
+            *self.token.lock().unwrap() = true;
+            self.unparked.notify_one();
+        }
+    }
+
+    /// Under loom, takes the token if one was left: what a model checks to
+    /// see that a thread was woken.
+    #[cfg(all(loom, test))]
+    pub(crate) fn take_token(&self) -> bool {
+        std::mem::take(&mut *self.token.lock().unwrap())
+    }
+}

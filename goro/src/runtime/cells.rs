@@ -6,11 +6,10 @@
 //!
 //! A program that starts a million goroutines and keeps their handles holds
 //! a million packets at once. Freed, they shrink the allocator's heap, and the
-//! next burst grows it again page fault by page fault: on this machine a
-//! fault costs ~4 µs, so spawn+join measured 120 ns/op without faults and
-//! 200–225 with them (2026-11-24, one core, 25 000 faults per million).
-//! Kept here, a burst reuses the memory of the last one, and taking or giving
-//! back a cell is a `Vec` push or pop on the M's own thread.
+//! next burst grows it again page fault by page fault (figures:
+//! `docs/decisions/stacks-and-packets.md`). Kept here, a burst reuses the
+//! memory of the last one, and taking or giving back a cell is a `Vec` push
+//! or pop on the M's own thread.
 //!
 //! # What it protects and what must hold
 //!

@@ -166,11 +166,11 @@ impl G {
     /// goroutine returns through) and the G's second line (with rustc's
     /// field order today it holds the coroutine's saved stack pointer and
     /// also the park state, so the waker's CAS may have brought it already;
-    /// prefetching the G's first line too made the two-core sieve 1.06–1.18×
-    /// slower, 2026-11-25). Called by a waker that
-    /// moves a goroutine to another core, so the lines arrive while the
-    /// waker finishes its hand-off instead of one miss at a time after the
-    /// switch. Any thread; a hint only (see `switch_sp`).
+    /// the first line is left out, which measured faster:
+    /// `docs/decisions/wake-ups.md`). Called by a waker that moves a
+    /// goroutine to another core, so the lines arrive while the waker
+    /// finishes its hand-off instead of one miss at a time after the switch.
+    /// Any thread; a hint only (see `switch_sp`).
     #[inline]
     pub(crate) fn prefetch_for_resume(&self) {
         let g = self as *const G as usize;

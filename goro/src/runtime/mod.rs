@@ -4,14 +4,37 @@
 //!
 //! - A **G** (`g.rs`) is a goroutine: a stackful coroutine (`corosensei`) on a
 //!   pooled stack, whose control block sits at the top of that stack.
-//! - An **M** (`m.rs`) is an OS thread. It runs goroutines only while it owns a
-//!   **P** (`p.rs`), a processor: the right to run Go code, with a local run
-//!   queue of 256 slots plus a `runnext` slot and a cache of free stacks.
-//!   There are `GOMAXPROCS` Ps, so at most that many goroutines run at once,
-//!   while any number of Ms may exist (most asleep, or blocked in system
-//!   calls after giving their P away).
+//! - An **M** (`m.rs`) is an OS thread. It runs goroutines only while it holds
+//!   a **P** (`p.rs`), a processor: the right to run Go code, with a local run
+//!   queue of 256 slots plus a `runnext` slot (`queue.rs`) and a cache of free
+//!   stacks. There are `GOMAXPROCS` Ps, so at most that many goroutines run
+//!   at once, while any number of Ms may exist (most asleep, or blocked in
+//!   system calls after giving their P away).
 //!
-//! # Finding work (`m.rs`'s `find_runnable`, Go's `findRunnable`)
+//! Who holds a P is in its type (`p.rs`): an `IdleP` token on the idle list
+//! or in transit, a `ClaimedP` held by an M's scheduling loop (the only way
+//! to the owner's side of the run queue, the stack cache and the id cache),
+//! or nothing while goroutine code runs (user mode), when sysmon may take it.
+//!
+//! # The files, by job
+//!
+//! | file | job (Go's name) |
+//! |---|---|
+//! | `m.rs` | the M, its thread-locals, its loop (`mstart`, `schedule`) |
+//! | `find.rs` | finding work: local, global, stealing (`findRunnable`) |
+//! | `execute.rs` | running a goroutine and settling it (`execute`, `park_m`, `goexit0`) |
+//! | `idle.rs` | idle Ps and Ms, spinning, the timer sleeper (`wakep`, `startm`, `handoffp`, `stopm`) |
+//! | `blocking.rs` | giving the P away around a blocking call (`entersyscall`), `Gosched` |
+//! | `locked.rs` | `LockOSThread` |
+//! | `sched.rs` | the shared state, `ready` (`sched`, `ready`) |
+//! | `sysmon.rs` | the monitor thread (`sysmon`) |
+//! | `timers.rs` | per-P timer heaps (`timers`, `checkTimers`) |
+//! | `park.rs`, `park_state.rs` | the park/wake seam (`gopark`, `goready`) |
+//! | `wait.rs` | the wait queue every primitive blocks on (`sudog`, `waitq`) |
+//! | `spawn.rs`, `packet.rs`, `cells.rs` | `go`, `JoinHandle`, the join packets |
+//! | `global_queue.rs` | the global run queue (`sched.runq`) |
+//!
+//! # Finding work (`find.rs`)
 //!
 //! Local `runnext`, then the local ring; every 61st tick the global queue
 //! first, so a goroutine there cannot starve behind two that keep waking each
@@ -20,10 +43,10 @@
 //! rounds, one look: no polling). A victim that is running a goroutine gets
 //! 10 µs first, and keeps a short queue if it schedules meanwhile: what
 //! queues behind a running goroutine is mostly what it just woke, and moving
-//! those one by one to another core cost more than it gained (`steal_work`
-//! has the rule and the measurements). With nothing found the M gives its P
-//! back and sleeps on its parker (a futex), so a program whose goroutines all
-//! wait uses no CPU.
+//! those one by one to another core costs more than it gains (`find.rs` has
+//! the rule). With nothing found the M gives its P back and sleeps on its
+//! parker (a futex), so a program whose goroutines all wait uses no CPU
+//! (`idle.rs` has the protocol that loses no wake-up meanwhile).
 //!
 //! A new or woken goroutine goes to `runnext` of the P that made it runnable:
 //! two goroutines that ping-pong stay on one P and run back to back, with no
@@ -34,10 +57,10 @@
 //!
 //! When a goroutine parks and its P's `runnext` holds another (usually the
 //! partner it just woke), its M switches to that one at once, with the P
-//! still marked "in goroutine code": no claim of the P and no round of this
-//! loop per channel hand-off (`m::hand_over_in_user` says why that is safe
-//! and what still goes the long way). A wake-up that moves a goroutine to
-//! another P prefetches its innermost stack frames on the waker's core
+//! still in user mode: no claim of the P and no round of the scheduling loop
+//! per channel hand-off (`execute.rs` says why that is safe and what still
+//! goes the long way). A wake-up that moves a goroutine to another P
+//! prefetches its innermost stack frames on the waker's core
 //! (`G::prefetch_for_resume`), so they cross while the waker finishes.
 //!
 //! # Timers (`timers.rs`)
@@ -66,10 +89,13 @@
 //! advance that it blocks, and sysmon's hand-off covers the cases it does not
 //! know about).
 //!
-//! # Parking ([`park`](crate::park))
+//! # Parking and waiting ([`park`](crate::park), `wait.rs`)
 //!
 //! Everything that blocks goes through one seam: park the current goroutine
-//! (or thread) and wake it through a `Waker`. See [`crate::park`].
+//! (or thread) and wake it through a `Waker`. Primitives queue their blocked
+//! callers on the one wait queue of `wait.rs` (a node per blocked arm, living
+//! with its waiter), whose commit protocol makes exactly one arm of a waiter
+//! commit. Nothing above the runtime reaches into the scheduler's queues.
 //!
 //! # Thread-locals
 //!
@@ -82,9 +108,14 @@
 //! matters. The runtime reads its own thread-locals only through
 //! non-inlined accessors, never across a switch.
 
+pub(crate) mod blocking;
 pub(crate) mod cells;
+pub(crate) mod execute;
+pub(crate) mod find;
 pub(crate) mod g;
-pub(crate) mod inject;
+pub(crate) mod global_queue;
+pub(crate) mod idle;
+pub(crate) mod locked;
 pub(crate) mod m;
 pub(crate) mod p;
 pub(crate) mod packet;
@@ -95,7 +126,7 @@ pub(crate) mod timers;
 pub(crate) mod wait;
 
 mod builder;
-pub(crate) mod local;
+pub(crate) mod goroutine_local;
 pub(crate) mod park;
 pub(crate) mod park_state;
 pub(crate) mod spawn;
@@ -103,8 +134,8 @@ pub(crate) mod spawn;
 pub use crate::stack::StackError;
 pub use builder::{BuildError, Builder, PanicPolicy, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE};
 pub use g::SpawnError;
-pub use local::LocalKey;
-pub use m::{lock_os_thread, unlock_os_thread};
+pub use goroutine_local::LocalKey;
+pub use locked::{lock_os_thread, unlock_os_thread};
 
 use std::sync::atomic::Ordering;
 

@@ -1,6 +1,6 @@
-//! The park/wake seam: the one door through which every higher layer
-//! (channels, timers, sync, net) blocks and wakes, written once for all three
-//! kinds of caller.
+//! The park/wake seam: the one door through which every higher layer blocks
+//! and wakes (today channels, `select` and timers, through the wait queue of
+//! `runtime::wait`), written once for all three kinds of caller.
 //!
 //! - On a goroutine, [`park`] switches the goroutine out and frees its thread
 //!   for other goroutines; [`current_waker`] wakes it onto the waker's
@@ -10,6 +10,10 @@
 //!   calling [`current_waker`]; nothing else changes.
 //!
 //! Because a waiter is just a [`Waker`], one wait queue serves all three.
+//! Goroutine waiters also have a faster way in: `Direct` marks one runnable
+//! and queues it without a `Waker` call, in two steps, so a primitive can
+//! publish its outcome in between. This module and `g.rs`'s waker are the
+//! only callers of the scheduler's `ready`.
 //!
 //! Timed waits go through the same door: [`park_timeout`] and
 //! [`park_deadline`] register a timer whose waker is the goroutine's own

@@ -5,7 +5,7 @@
 //!
 //! The queue of runnable goroutines of one P. Exactly one thread at a time,
 //! the *owner* (the M holding the P), pushes and pops; any thread may *steal*
-//! half of the ring ([`Local::steal_into`]) or, when asked, the `runnext`
+//! half of the ring ([`RunQueue::steal_into`]) or, when asked, the `runnext`
 //! item. Items are raw task pointers: the queue never dereferences, owns or
 //! drops them, it only hands each one out exactly once.
 //!
@@ -21,7 +21,7 @@
 //!   `runnext`. It leaves the ring only by the CAS on `head` that covers it,
 //!   and leaves `runnext` only by a swap/CAS that replaces it, so exactly one
 //!   party gets it. (`runnext` may also be swapped by the thread whose M
-//!   owned the P a moment ago: [`Local::offer_next`].)
+//!   owned the P a moment ago: [`RunQueue::offer_next`].)
 //! - A slot outside `[head, tail)` may be read by a thief whose view of
 //!   `head` is stale while the owner rewrites it; that thief's CAS then fails
 //!   and it discards what it read. Slots are therefore `AtomicPtr`s (relaxed
@@ -43,7 +43,7 @@ use std::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use super::inject::Inject;
+use super::global_queue::GlobalQueue;
 use crate::loom::{
     AtomicPtr, AtomicU32,
     Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
@@ -66,7 +66,7 @@ const _: () = assert!(CAPACITY.is_power_of_two() && CAPACITY >= 2 && CAPACITY <=
 /// A P's local run queue of task pointers. `Send + Sync` without an
 /// `unsafe impl`: its fields are all atomics, and the items are only
 /// addresses (whoever dereferences one is responsible for its thread-safety).
-pub(crate) struct Local<T> {
+pub(crate) struct RunQueue<T> {
     /// Next slot to take; advanced by CAS from any thread.
     head: CachePadded<AtomicU32>,
     /// Next slot to fill; stored by the owner only.
@@ -79,7 +79,7 @@ pub(crate) struct Local<T> {
 // Compile-time check of the claim above, under both cfgs.
 const _: fn() = || {
     fn send_sync<X: Send + Sync>() {}
-    send_sync::<Local<()>>();
+    send_sync::<RunQueue<()>>();
 };
 
 /// Why `runnext` could not be stolen.
@@ -90,7 +90,7 @@ enum RunnextMiss {
     Raced,
 }
 
-impl<T> Local<T> {
+impl<T> RunQueue<T> {
     /// Any thread. An empty queue.
     pub(crate) fn new() -> Self {
         Self {
@@ -110,7 +110,7 @@ impl<T> Local<T> {
     ///
     /// The caller must be the queue's owner: no other thread may be inside
     /// `push`, `push_batch`, `pop`, or a `steal_into` with this queue as `dst`.
-    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &Inject<T>) {
+    pub(crate) unsafe fn push(&self, item: NonNull<T>, next: bool, inject: &GlobalQueue<T>) {
         let item = if next {
             // Release publishes `item` to a thief that takes it (Acquire
             // CAS). Only owners store items here, so the Acquire half is
@@ -135,12 +135,12 @@ impl<T> Local<T> {
         NonNull::new(self.runnext.swap(item.as_ptr(), SeqCst))
     }
 
-    /// Owner only (see [`Local::push`]). Pops `runnext` first, then the head
+    /// Owner only (see [`RunQueue::push`]). Pops `runnext` first, then the head
     /// of the ring.
     ///
     /// # Safety
     ///
-    /// As for [`Local::push`].
+    /// As for [`RunQueue::push`].
     pub(crate) unsafe fn pop(&self) -> Option<NonNull<T>> {
         self.pop_next().or_else(|| self.pop_ring())
     }
@@ -169,12 +169,12 @@ impl<T> Local<T> {
     ///
     /// # Safety
     ///
-    /// The caller must own `dst` (as for [`Local::push`]), `dst` must be
+    /// The caller must own `dst` (as for [`RunQueue::push`]), `dst` must be
     /// empty (more precisely, have room for `CAPACITY / 2` items) and must
     /// not be `self`.
     pub(crate) unsafe fn steal_into(
         &self,
-        dst: &Local<T>,
+        dst: &RunQueue<T>,
         steal_runnext: bool,
     ) -> Option<NonNull<T>> {
         debug_assert!(!ptr::eq(self, dst), "a P cannot steal from itself");
@@ -215,14 +215,14 @@ impl<T> Local<T> {
         !self.runnext.load(Relaxed).is_null()
     }
 
-    /// Owner only (see [`Local::push`]). Appends `items` to the ring in order
+    /// Owner only (see [`RunQueue::push`]). Appends `items` to the ring in order
     /// with one release of `tail`; what does not fit goes to `inject` in one
-    /// batch (Go's `runqputbatch`). Used by [`Inject::pop_batch_into`].
+    /// batch (Go's `runqputbatch`). Used by [`GlobalQueue::pop_batch_into`].
     ///
     /// # Safety
     ///
-    /// As for [`Local::push`].
-    pub(crate) unsafe fn push_batch(&self, items: &[NonNull<T>], inject: &Inject<T>) {
+    /// As for [`RunQueue::push`].
+    pub(crate) unsafe fn push_batch(&self, items: &[NonNull<T>], inject: &GlobalQueue<T>) {
         // Acquire: thieves' reads of the slots we are about to reuse are done.
         let head = self.head.load(Acquire);
         let tail = self.tail.load(Relaxed);
@@ -241,7 +241,7 @@ impl<T> Local<T> {
 
     /// Owner only. Appends `item` to the ring, overflowing into `inject`
     /// when it is full (Go's `runqput` after the `runnext` part).
-    fn push_back(&self, item: NonNull<T>, inject: &Inject<T>) {
+    fn push_back(&self, item: NonNull<T>, inject: &GlobalQueue<T>) {
         loop {
             // Acquire: a thief's relaxed read of the slot we may overwrite
             // happens before its CAS on `head`, which this load observes.
@@ -262,7 +262,7 @@ impl<T> Local<T> {
     /// Owner only, with a full ring starting at `head`. Moves the older half
     /// plus `item` to `inject` (Go's `runqputslow`). False if a thief moved
     /// `head` first; nothing was moved then.
-    fn overflow(&self, item: NonNull<T>, head: u32, inject: &Inject<T>) -> bool {
+    fn overflow(&self, item: NonNull<T>, head: u32, inject: &GlobalQueue<T>) -> bool {
         let mut batch = [NonNull::dangling(); HALF as usize];
         for (i, b) in (0u32..).zip(batch.iter_mut()) {
             *b = Self::occupied(self.slot(head.wrapping_add(i)).load(Relaxed));
@@ -301,7 +301,7 @@ impl<T> Local<T> {
     /// Any thread, with `dst` owned by the caller. Copies half of this ring
     /// into `dst`'s slots from `dst_tail` on (unpublished) and claims them
     /// with a CAS on `head` (Go's `runqgrab`, ring part). Returns how many.
-    fn grab_into(&self, dst: &Local<T>, dst_tail: u32) -> u32 {
+    fn grab_into(&self, dst: &RunQueue<T>, dst_tail: u32) -> u32 {
         loop {
             // Acquire both: the head CAS that produced `head` (and the tail
             // store) happened after `tail` reached at least `head`.
@@ -370,15 +370,17 @@ impl<T> Local<T> {
     }
 }
 
-impl<T> Default for Local<T> {
+impl<T> Default for RunQueue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> std::fmt::Debug for Local<T> {
+impl<T> std::fmt::Debug for RunQueue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Local").field("len", &self.len()).finish()
+        f.debug_struct("RunQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -398,17 +400,17 @@ mod tests {
     }
 
     /// Owner-side drain of `q`, in pop order.
-    fn drain(q: &Local<u8>) -> Vec<usize> {
+    fn drain(q: &RunQueue<u8>) -> Vec<usize> {
         // SAFETY: the test thread owns `q`.
         std::iter::from_fn(|| unsafe { q.pop() }).map(id).collect()
     }
 
-    fn drain_inject(inject: &Inject<u8>) -> Vec<usize> {
+    fn drain_inject(inject: &GlobalQueue<u8>) -> Vec<usize> {
         std::iter::from_fn(|| inject.pop()).map(id).collect()
     }
 
     /// Pushes `ids` to the tail of `q`, owned by the test thread.
-    fn fill(q: &Local<u8>, inject: &Inject<u8>, ids: std::ops::Range<usize>) {
+    fn fill(q: &RunQueue<u8>, inject: &GlobalQueue<u8>, ids: std::ops::Range<usize>) {
         for i in ids {
             // SAFETY: the test thread owns `q`.
             unsafe { q.push(item(i), false, inject) };
@@ -416,13 +418,13 @@ mod tests {
     }
 
     /// Owner side: pushes id `i` to `runnext`.
-    fn push_next(q: &Local<u8>, inject: &Inject<u8>, i: usize) {
+    fn push_next(q: &RunQueue<u8>, inject: &GlobalQueue<u8>, i: usize) {
         // SAFETY: the tests call this from the thread that owns `q`.
         unsafe { q.push(item(i), true, inject) };
     }
 
     /// One steal from `victim` into `thief`; the id of the item to run.
-    fn steal(victim: &Local<u8>, thief: &Local<u8>, steal_runnext: bool) -> Option<usize> {
+    fn steal(victim: &RunQueue<u8>, thief: &RunQueue<u8>, steal_runnext: bool) -> Option<usize> {
         // SAFETY: the tests call this from the thread that owns `thief`,
         // with `thief` empty.
         unsafe { victim.steal_into(thief, steal_runnext) }.map(id)
@@ -430,7 +432,7 @@ mod tests {
 
     #[test]
     fn fifo_order() {
-        let (q, inject) = (Local::new(), Inject::new());
+        let (q, inject) = (RunQueue::new(), GlobalQueue::new());
         assert!(q.is_empty());
         fill(&q, &inject, 0..CAPACITY);
         assert_eq!(q.len(), CAPACITY);
@@ -443,7 +445,7 @@ mod tests {
 
     #[test]
     fn runnext_kicks_previous_to_tail() {
-        let (q, inject) = (Local::new(), Inject::new());
+        let (q, inject) = (RunQueue::new(), GlobalQueue::new());
         push_next(&q, &inject, 0);
         assert_eq!(q.len(), 1);
         push_next(&q, &inject, 1); // 0 moves to the ring
@@ -454,7 +456,7 @@ mod tests {
 
     #[test]
     fn overflow_moves_half_plus_one_to_inject() {
-        let (q, inject) = (Local::new(), Inject::new());
+        let (q, inject) = (RunQueue::new(), GlobalQueue::new());
         fill(&q, &inject, 0..CAPACITY + 1);
         let mut spilled: Vec<_> = (0..CAPACITY / 2).collect();
         spilled.push(CAPACITY);
@@ -465,7 +467,7 @@ mod tests {
 
     #[test]
     fn overflow_with_runnext_spills_the_kicked_item() {
-        let (q, inject) = (Local::new(), Inject::new());
+        let (q, inject) = (RunQueue::new(), GlobalQueue::new());
         push_next(&q, &inject, 1000);
         fill(&q, &inject, 0..CAPACITY);
         push_next(&q, &inject, 1001); // kicks 1000 into a full ring
@@ -476,7 +478,7 @@ mod tests {
 
     #[test]
     fn steal_takes_half_and_returns_the_last() {
-        let (victim, thief, inject) = (Local::new(), Local::new(), Inject::new());
+        let (victim, thief, inject) = (RunQueue::new(), RunQueue::new(), GlobalQueue::new());
         fill(&victim, &inject, 0..11);
         // 6 of 11 taken: 0..=4 queued, 5 to run.
         assert_eq!(steal(&victim, &thief, false), Some(5));
@@ -487,7 +489,7 @@ mod tests {
 
     #[test]
     fn steal_one_item() {
-        let (victim, thief, inject) = (Local::new(), Local::new(), Inject::new());
+        let (victim, thief, inject) = (RunQueue::new(), RunQueue::new(), GlobalQueue::new());
         fill(&victim, &inject, 0..1);
         assert_eq!(steal(&victim, &thief, false), Some(0));
         assert!(thief.is_empty() && victim.is_empty());
@@ -495,7 +497,7 @@ mod tests {
 
     #[test]
     fn steal_runnext_only_when_asked_and_ring_empty() {
-        let (victim, thief, inject) = (Local::new(), Local::new(), Inject::new());
+        let (victim, thief, inject) = (RunQueue::new(), RunQueue::new(), GlobalQueue::new());
         push_next(&victim, &inject, 7);
         assert_eq!(steal(&victim, &thief, false), None);
         assert_eq!(victim.len(), 1);
@@ -514,7 +516,7 @@ mod tests {
     #[test]
     fn stress_owner_vs_three_thieves() {
         const N: usize = 1_000_000;
-        let (victim, inject) = (Local::new(), Inject::new());
+        let (victim, inject) = (RunQueue::new(), GlobalQueue::new());
         let seen: Vec<AtomicU8> = (0..N).map(|_| AtomicU8::new(0)).collect();
         let (total, pushing_done) = (AtomicUsize::new(0), AtomicBool::new(false));
         let record = |p: NonNull<u8>| {
@@ -544,8 +546,8 @@ mod tests {
     /// Pushes ids `0..n` in bursts, popping some; returns how many pushes
     /// overflowed into `inject`.
     fn owner_loop(
-        q: &Local<u8>,
-        inject: &Inject<u8>,
+        q: &RunQueue<u8>,
+        inject: &GlobalQueue<u8>,
         n: usize,
         record: impl Fn(NonNull<u8>),
     ) -> usize {
@@ -566,13 +568,13 @@ mod tests {
     }
 
     fn thief_loop(
-        victim: &Local<u8>,
-        inject: &Inject<u8>,
+        victim: &RunQueue<u8>,
+        inject: &GlobalQueue<u8>,
         total: &AtomicUsize,
         n: usize,
         record: impl Fn(NonNull<u8>),
     ) {
-        let own = Local::new();
+        let own = RunQueue::new();
         let mut round = 0usize;
         while total.load(Relaxed) < n {
             round += 1;
@@ -605,7 +607,7 @@ mod loom_tests {
 
     use super::*;
 
-    type Q = Arc<Local<u8>>;
+    type Q = Arc<RunQueue<u8>>;
 
     /// A fake task pointer with id `i` (never dereferenced).
     fn item(i: usize) -> NonNull<u8> {
@@ -617,7 +619,7 @@ mod loom_tests {
     }
 
     /// Owner side of `q`: pushes `ids`, to `runnext` if `next`.
-    fn push(q: &Local<u8>, inject: &Inject<u8>, ids: std::ops::Range<usize>, next: bool) {
+    fn push(q: &RunQueue<u8>, inject: &GlobalQueue<u8>, ids: std::ops::Range<usize>, next: bool) {
         for i in ids {
             // SAFETY: the calling thread owns `q`.
             unsafe { q.push(item(i), next, inject) };
@@ -625,7 +627,7 @@ mod loom_tests {
     }
 
     /// Owner side of `q`: pops everything, and everything in `inject`.
-    fn drain(q: &Local<u8>, inject: &Inject<u8>, got: &mut Vec<usize>) {
+    fn drain(q: &RunQueue<u8>, inject: &GlobalQueue<u8>, got: &mut Vec<usize>) {
         // SAFETY: the calling thread owns `q`.
         got.extend(std::iter::from_fn(|| unsafe { q.pop() }).map(id));
         got.extend(std::iter::from_fn(|| inject.pop()).map(id));
@@ -635,7 +637,7 @@ mod loom_tests {
     fn spawn_thief(victim: &Q, steal_runnext: bool) -> thread::JoinHandle<Vec<usize>> {
         let victim = victim.clone();
         thread::spawn(move || {
-            let own = Local::new();
+            let own = RunQueue::new();
             // SAFETY: this thread owns `own`, which is empty.
             let first = unsafe { victim.steal_into(&own, steal_runnext) };
             let mut got: Vec<_> = first.into_iter().map(id).collect();
@@ -654,7 +656,7 @@ mod loom_tests {
     #[test]
     fn loom_push_pop_vs_steal() {
         loom::model(|| {
-            let (q, inject) = (Arc::new(Local::new()), Inject::new());
+            let (q, inject) = (Arc::new(RunQueue::new()), GlobalQueue::new());
             push(&q, &inject, 0..2, false);
             let thief = spawn_thief(&q, false);
             push(&q, &inject, 2..3, false);
@@ -670,7 +672,7 @@ mod loom_tests {
     #[test]
     fn loom_overflow_vs_steal() {
         loom::model(|| {
-            let (q, inject) = (Arc::new(Local::new()), Inject::new());
+            let (q, inject) = (Arc::new(RunQueue::new()), GlobalQueue::new());
             push(&q, &inject, 0..CAPACITY, false);
             let thief = spawn_thief(&q, false);
             push(&q, &inject, CAPACITY..CAPACITY + 2, false);
@@ -685,7 +687,7 @@ mod loom_tests {
     #[test]
     fn loom_two_thieves_vs_owner() {
         loom::model(|| {
-            let (q, inject) = (Arc::new(Local::new()), Inject::new());
+            let (q, inject) = (Arc::new(RunQueue::new()), GlobalQueue::new());
             push(&q, &inject, 0..3, false);
             let thieves = [spawn_thief(&q, false), spawn_thief(&q, false)];
             push(&q, &inject, 3..5, false); // may overflow
@@ -703,7 +705,7 @@ mod loom_tests {
     #[test]
     fn loom_runnext_steal_vs_pop() {
         loom::model(|| {
-            let (q, inject) = (Arc::new(Local::new()), Inject::new());
+            let (q, inject) = (Arc::new(RunQueue::new()), GlobalQueue::new());
             push(&q, &inject, 0..1, true);
             let thief = spawn_thief(&q, true);
             // SAFETY: this thread owns `q`.
@@ -719,7 +721,7 @@ mod loom_tests {
     #[test]
     fn loom_pop_batch_into_vs_steal() {
         loom::model(|| {
-            let (q, inject) = (Arc::new(Local::new()), Inject::new());
+            let (q, inject) = (Arc::new(RunQueue::new()), GlobalQueue::new());
             inject.push_batch((0..3).map(item));
             let thief = spawn_thief(&q, true);
             // SAFETY: this thread owns `q`.

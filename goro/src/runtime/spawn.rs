@@ -4,9 +4,9 @@
 //! The join packet (a goroutine's result on its way to the handle) is in
 //! [`packet`](crate::runtime::packet).
 //!
-//! Rejected (2026-11-24): holding the packet in an `Arc`. It allocates from
-//! `malloc`, whose heap a burst of a million packets grows and then shrinks
-//! again, page fault by page fault (see `cells`).
+//! Rejected: holding the packet in an `Arc`. It allocates from `malloc`,
+//! whose heap a burst of a million packets grows and then shrinks again, page
+//! fault by page fault (see `cells` and `docs/decisions/stacks-and-packets.md`).
 
 use std::any::Any;
 use std::fmt;
@@ -20,7 +20,6 @@ use std::thread;
 use crate::runtime::builder::PanicPolicy;
 use crate::runtime::g::{GRef, SpawnError, G};
 use crate::runtime::m;
-use crate::runtime::p::P;
 use crate::runtime::packet;
 use crate::runtime::queue;
 use crate::runtime::sched::rt;
@@ -146,10 +145,9 @@ where
     let on_p = m::with_p(|p| {
         let stack = p.stack_cache(|c| c.get(&rt.stacks))?;
         let (g, handle) = build(stack, p.next_goid(&rt.next_goid), site, f.take());
-        P::count(&p.spawned);
-        // SAFETY: `with_p` hands us the P this thread owns.
-        unsafe { p.runq.push(g, true, &rt.inject) };
-        Ok((handle, p.runq.len() >= queue::CAPACITY))
+        p.count_spawned();
+        p.push(g, true, &rt.global);
+        Ok((handle, p.p().runq().len() >= queue::CAPACITY))
     });
     let lost_p = on_p.is_none();
     let (handle, queue_full) = match on_p {
@@ -160,7 +158,7 @@ where
             let id = rt.next_goid.fetch_add(1, Ordering::Relaxed);
             let (g, handle) = build(stack, id, site, f.take());
             rt.spawned_off_p.fetch_add(1, Ordering::AcqRel);
-            rt.inject.push(g);
+            rt.global.push(g);
             (handle, false)
         }
     };
@@ -168,7 +166,7 @@ where
     if lost_p {
         // A goroutine whose P was taken by sysmon (it ran too long) yields
         // here, as Go would have preempted it: it resumes on a P.
-        m::yield_if_p_lost();
+        crate::runtime::blocking::yield_if_p_lost();
     } else if queue_full {
         // Back-pressure: a spawner that has filled its P's queue lets the
         // goroutines it made run before it makes more. They run while their
@@ -197,7 +195,7 @@ where
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Goroutine-locals go before the result is published, so a joiner
         // sees their destructors' effects (as a thread's join does).
-        crate::runtime::local::drop_current_goroutine_locals();
+        crate::runtime::goroutine_local::drop_current_goroutine_locals();
         completer.complete(result);
     });
     (g, JoinHandle { packet })

@@ -25,12 +25,16 @@
 //! is idle, the idle M that sleeps until the next timer covers them.
 //!
 //! State: `seen` is local to the sysmon thread; it reads the Ps only through
-//! their atomics.
+//! their atomics. [`SysmonSleep`] is how it sleeps while every P is idle and
+//! how a P that gets busy wakes it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::runtime::p::USER;
+use parking_lot::{Condvar, Mutex};
+
+use crate::runtime::p::P;
 use crate::runtime::sched::Runtime;
 use crate::runtime::timers::{self, NONE, OVERDUE_NS};
 
@@ -72,7 +76,8 @@ fn run(rt: &'static Runtime) {
     let mut trimmed_while_idle = false;
     loop {
         if rt.npidle() == rt.nprocs() {
-            rt.sysmon_wait((!trimmed_while_idle).then_some(TRIM_EVERY));
+            rt.sysmon
+                .wait(rt, (!trimmed_while_idle).then_some(TRIM_EVERY));
             if rt.npidle() == rt.nprocs() {
                 // Twice: the second call also takes the stacks freed since
                 // the last periodic trim (the pool trims what sat through
@@ -110,7 +115,7 @@ fn run(rt: &'static Runtime) {
 /// sysmon.
 fn run_overdue_timers(rt: &'static Runtime) {
     let first = timers::earliest(rt);
-    if first == NONE || !rt.timers.sleeper().is_null() {
+    if first == NONE || !rt.idle.sleeper().is_null() {
         return;
     }
     let now = timers::now_nanos();
@@ -124,8 +129,8 @@ fn retake(rt: &'static Runtime, seen: &mut [Seen], now: Instant) -> bool {
     let mut took = false;
     for (p, s) in rt.ps.iter().zip(seen.iter_mut()) {
         let owner = p.owner_word();
-        let tick = p.schedtick.load(std::sync::atomic::Ordering::Relaxed);
-        if owner & USER == 0 || owner != s.owner || tick != s.tick {
+        let tick = p.schedtick();
+        if !P::is_user_word(owner) || owner != s.owner || tick != s.tick {
             *s = Seen {
                 owner,
                 tick,
@@ -136,17 +141,63 @@ fn retake(rt: &'static Runtime, seen: &mut [Seen], now: Instant) -> bool {
         // The same goroutine has run since the last look while one it woke
         // waits in `runnext`, for which `ready` woke no M: start one (it
         // steals `runnext` from a P that keeps running).
-        if p.runq.has_runnext() {
+        if p.runq().has_runnext() {
             rt.wake_p();
         }
         if now.duration_since(s.since) < rt.config.retake_after {
             continue;
         }
-        if p.retake(owner) {
+        if let Some(p) = p.retake(owner) {
             rt.hand_off_p(p);
             took = true;
         }
         s.since = now;
     }
     took
+}
+
+/// Sysmon's sleep while every P is idle, and the wake-up when one gets busy.
+pub(crate) struct SysmonSleep {
+    asleep: Mutex<bool>,
+    cv: Condvar,
+    sleeping: AtomicBool,
+}
+
+impl SysmonSleep {
+    pub(crate) fn new() -> SysmonSleep {
+        SysmonSleep {
+            asleep: Mutex::new(false),
+            cv: Condvar::new(),
+            sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// A P got busy: wake sysmon if it sleeps. Any thread.
+    pub(crate) fn wake(&self) {
+        if self.sleeping.load(Ordering::Acquire) {
+            let mut asleep = self.asleep.lock();
+            *asleep = false;
+            self.sleeping.store(false, Ordering::Release);
+            self.cv.notify_one();
+        }
+    }
+
+    /// Waits while every P of `rt` stays idle, or until `max` passes
+    /// (`None`: no limit). Only the sysmon thread.
+    fn wait(&self, rt: &Runtime, max: Option<Duration>) {
+        let mut asleep = self.asleep.lock();
+        *asleep = true;
+        self.sleeping.store(true, Ordering::Release);
+        // Re-check after announcing the sleep: a P that got busy before the
+        // flag was visible would not have woken us.
+        if rt.npidle() == rt.nprocs() {
+            match max {
+                Some(max) => {
+                    self.cv.wait_while_for(&mut asleep, |a| *a, max);
+                }
+                None => self.cv.wait_while(&mut asleep, |a| *a),
+            }
+        }
+        self.sleeping.store(false, Ordering::Release);
+    }
 }

@@ -25,25 +25,12 @@
 //!   reused only with a fresh sequence number, so a stale key never cancels a
 //!   stranger. An empty heap also empties its slot table.
 //!
-//! # Who sleeps until the next timer (the sleeper)
+//! # Who sleeps until the next timer
 //!
-//! At most one idle M at a time is *the sleeper* (`sleeper`): it sleeps on
-//! the idle list with `park_timeout` until the earliest deadline of all heaps
-//! (`sleep_until`, [`NONE`] for no timeout), then leaves the list, takes an
-//! idle P, runs the expired timers and goes on as a spinning M. Every other
-//! idle M parks with no timeout, so nothing wakes periodically when nothing
-//! is due. Whoever makes a heap's minimum earlier calls [`notify`] afterwards:
-//! if the sleeper sleeps past the new deadline it is unparked to re-compute.
-//! Both sides publish, then `fence(SeqCst)`, then read the other side (the
-//! adder: the heap, then `sleeper`/`sleep_until`; the sleeper: `sleeper` and
-//! `sleep_until`, then the heaps), so one of them always sees the other.
-//! With no sleeper, a timer on the adder's own P needs nobody: its M looks at
-//! that heap at its next scheduling point, and takes the sleeper's role
-//! before it sleeps; otherwise an idle M is kicked awake to take the role
-//! (or, with none idle, every M is busy and each looks at the heaps as it
-//! schedules; sysmon runs timers overdue by more than a millisecond).
-//! A sleeper that leaves the role while timers are pending kicks another
-//! idle M to take it.
+//! At most one idle M at a time sleeps with a timeout, until the earliest
+//! deadline of all heaps (`idle.rs` has that protocol: the sleeper, and
+//! [`notify`](crate::runtime::idle::notify), which whoever makes a heap's
+//! minimum earlier calls afterwards).
 //!
 //! Rejected: a hierarchical timing wheel (O(1) insert, but it ticks: some
 //! thread must wake every tick even when nothing is due, and the resolution
@@ -52,15 +39,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::ptr;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
-use crate::runtime::m::{self, M};
+use crate::loom::{AtomicU64, Mutex, Ordering};
+use crate::runtime::idle::notify;
+use crate::runtime::m;
 use crate::runtime::p::P;
 use crate::runtime::sched::{rt, Runtime};
 
@@ -202,7 +187,7 @@ impl TimerHeap {
 
     /// Adds a timer; true in the third place if it is the heap's new
     /// minimum. Any thread.
-    fn add(&self, when: u64, waker: Waker) -> (u32, u64, bool) {
+    pub(crate) fn add(&self, when: u64, waker: Waker) -> (u32, u64, bool) {
         let mut h = self.inner.lock();
         let (slot, seq) = h.push(when, waker);
         let first = when < self.earliest.load(Ordering::Relaxed);
@@ -274,7 +259,7 @@ impl TimerHeap {
         fired
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn len(&self) -> (usize, usize) {
         let h = self.inner.lock();
         (h.heap.len(), h.dead)
@@ -284,24 +269,13 @@ impl TimerHeap {
 /// The runtime's timer state beyond the per-P heaps.
 pub(crate) struct Timers {
     pub(crate) global: TimerHeap,
-    /// The idle M that sleeps until the earliest deadline, or null.
-    sleeper: AtomicPtr<M>,
-    /// The deadline the sleeper sleeps until ([`NONE`]: no timeout).
-    sleep_until: AtomicU64,
 }
 
 impl Timers {
     pub(crate) fn new() -> Timers {
         Timers {
             global: TimerHeap::new(),
-            sleeper: AtomicPtr::new(ptr::null_mut()),
-            sleep_until: AtomicU64::new(NONE),
         }
-    }
-
-    /// The sleeper, if any. Any thread.
-    pub(crate) fn sleeper(&self) -> *const M {
-        self.sleeper.load(Ordering::Acquire)
     }
 }
 
@@ -329,8 +303,8 @@ pub(crate) fn register(deadline: Instant, waker: Waker) -> TimerKey {
     let mut waker = Some(waker);
     let local = m::with_p(|p| {
         let w = waker.take().expect("waker");
-        let (slot, seq, first) = p.timers.add(when, w);
-        (p.index as u32, slot, seq, first)
+        let (slot, seq, first) = p.p().timers.add(when, w);
+        (p.p().index as u32, slot, seq, first)
     });
     let (heap, slot, seq, first, local) = match local {
         Some((h, slot, seq, first)) => (h, slot, seq, first, true),
@@ -352,25 +326,6 @@ pub(crate) fn cancel(key: TimerKey) -> bool {
     heap(rt(), key.heap).cancel(key.slot, key.seq)
 }
 
-/// A heap's minimum became `when`: make sure some M wakes by then. `local`:
-/// the heap is the caller's own P's, which its M will look at. Any thread.
-pub(crate) fn notify(rt: &'static Runtime, when: u64, local: bool) {
-    // Publish-then-read, against the sleeper's (module docs).
-    fence(Ordering::SeqCst);
-    let s = rt.timers.sleeper.load(Ordering::SeqCst);
-    if s.is_null() {
-        if !local {
-            rt.kick_idle_m();
-        }
-        return;
-    }
-    if when < rt.timers.sleep_until.load(Ordering::SeqCst) {
-        // SAFETY: Ms are leaked; a stale pointer still names a live M, and
-        // unparking it is at worst a spurious wake-up.
-        unsafe { &*s }.unpark();
-    }
-}
-
 /// The earliest deadline in `p`'s heap and the global one ([`NONE`]: none).
 /// Any thread.
 #[inline]
@@ -386,7 +341,8 @@ pub(crate) fn due(rt: &Runtime, p: &P) -> bool {
 }
 
 /// Runs the due timers of `p` and of the global heap (Go's `checkTimers`).
-/// Only the M that owns `p`, in scheduler code.
+/// The M that holds `p`, in scheduler code (what the timers wake lands on
+/// its queue).
 pub(crate) fn check(rt: &'static Runtime, p: &'static P) {
     let e = first_deadline(rt, p);
     if e == NONE {
@@ -408,51 +364,7 @@ pub(crate) fn run_all(rt: &'static Runtime, now: u64) -> usize {
     n
 }
 
-/// For an idle M about to sleep: takes the sleeper's role if it is free and
-/// returns the deadline to sleep until ([`NONE`]: none), or `None` if
-/// another M is the sleeper. Only `m`'s thread, with `m` on the idle list.
-pub(crate) fn sleeper_deadline(rt: &'static Runtime, m: &'static M) -> Option<u64> {
-    let me = m as *const M as *mut M;
-    let cur = rt.timers.sleeper.load(Ordering::Acquire);
-    if cur != me
-        && rt
-            .timers
-            .sleeper
-            .compare_exchange(ptr::null_mut(), me, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
-    {
-        return None;
-    }
-    let mut until = NONE;
-    loop {
-        rt.timers.sleep_until.store(until, Ordering::SeqCst);
-        // Publish-then-read, against `notify` (module docs).
-        fence(Ordering::SeqCst);
-        let next = earliest(rt);
-        if next >= until {
-            return Some(until);
-        }
-        until = next;
-    }
-}
-
-/// `m` leaves the sleeper's role (if it has it); if timers are pending, an
-/// idle M is kicked to take it. Only `m`'s thread.
-pub(crate) fn step_down(rt: &'static Runtime, m: &'static M) {
-    let me = m as *const M as *mut M;
-    if rt.timers.sleeper.load(Ordering::Relaxed) != me {
-        return;
-    }
-    rt.timers.sleep_until.store(NONE, Ordering::SeqCst);
-    rt.timers.sleeper.store(ptr::null_mut(), Ordering::SeqCst);
-    // Publish-then-read, against `notify` (module docs).
-    fence(Ordering::SeqCst);
-    if earliest(rt) != NONE {
-        rt.kick_idle_m();
-    }
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

@@ -552,8 +552,8 @@ impl Wake {
 /// keeps waking a thread allocates nothing per wake-up. Whoever unlocks
 /// takes them out first and runs them after. No thread-local: a list that
 /// outlived its lock on one thread could be carried off by a goroutine that
-/// migrates (and reading one at every unlock cost 15 % of an unbuffered
-/// hand-off).
+/// migrates (and reading one at every unlock is slow:
+/// `docs/decisions/stacks-and-packets.md`).
 pub(crate) struct Wakes {
     first: Option<Direct>,
     // One word in the first line of a channel; the `Vec`'s three only once

@@ -29,9 +29,9 @@
 //!   that of the last goroutine that ran on it (0 if none): every holder that runs
 //!   code on a stack sets the id first (`G::spawn_on`), and only code running on a
 //!   slot can overflow into its guard page, so the overflow report never shows a
-//!   stale id. Clearing it on the way back cost a write to the header's cache line
-//!   per goroutine, mostly on another core than the one that set it (spawn_join
-//!   0.83× without it, 2026-11-25, A/B in alternation on 2 cores).
+//!   stale id. Clearing it on the way back would cost a write to the header's
+//!   cache line per goroutine, mostly on another core than the one that set it
+//!   (`docs/decisions/stacks-and-packets.md`).
 //!
 //! Limits: one guard page catches any Rust frame, because rustc emits stack probes
 //! for frames larger than a page; C code reached through FFI and compiled without
@@ -230,7 +230,8 @@ impl Stack {
         NonNull::new(ptr as *mut u8).expect("slot addresses are never null")
     }
 
-    /// Returns the stack to its pristine state. Only the pool calls it, on the way in.
+    /// Gives up the reserved top area (the header id stays, see the module
+    /// docs). Only the pool calls it, on the way in.
     fn reset(&mut self) {
         self.reserved = 0;
     }

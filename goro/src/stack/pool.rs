@@ -1,7 +1,8 @@
 //! The global stack pool and the per-P caches in front of it.
 //!
 //! Invariants:
-//! - Every `Stack` in the free list is reset (id 0, nothing reserved) and unused.
+//! - Every `Stack` in the free list is reset (nothing reserved; its header keeps
+//!   the id of the last goroutine that ran on it, see `stack`) and unused.
 //! - Free list bookkeeping for trimming: the stacks at indices `< idle_mark` have been
 //!   in the list continuously since the previous `trim_idle`, and those at indices
 //!   `< trimmed` have had their pages given back already. Pops lower both marks;

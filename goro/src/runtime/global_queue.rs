@@ -31,11 +31,11 @@
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 
-use super::queue::{Local, CAPACITY};
+use super::queue::{RunQueue, CAPACITY};
 use crate::loom::{AtomicUsize, Mutex, Ordering::SeqCst};
 
 /// The global run queue of task pointers.
-pub(crate) struct Inject<T> {
+pub(crate) struct GlobalQueue<T> {
     queue: Mutex<VecDeque<NonNull<T>>>,
     /// The deque's length, readable without the lock.
     len: AtomicUsize,
@@ -45,12 +45,12 @@ pub(crate) struct Inject<T> {
 // is only reached through the mutex and `len` is atomic. Moving an item to
 // another thread is only a hazard where it is dereferenced, which is `unsafe`
 // and the dereferencer's obligation (`NonNull` is `!Send` only as a lint).
-unsafe impl<T> Send for Inject<T> {}
+unsafe impl<T> Send for GlobalQueue<T> {}
 // SAFETY: as for `Send`: every `&self` method goes through the mutex or the
 // atomic.
-unsafe impl<T> Sync for Inject<T> {}
+unsafe impl<T> Sync for GlobalQueue<T> {}
 
-impl<T> Inject<T> {
+impl<T> GlobalQueue<T> {
     /// Any thread. An empty queue.
     pub(crate) fn new() -> Self {
         Self {
@@ -92,10 +92,10 @@ impl<T> Inject<T> {
     ///
     /// # Safety
     ///
-    /// The caller must be the owner of `local`, as for [`Local::push`].
+    /// The caller must be the owner of `local`, as for [`RunQueue::push`].
     pub(crate) unsafe fn pop_batch_into(
         &self,
-        local: &Local<T>,
+        local: &RunQueue<T>,
         nprocs: usize,
         max: usize,
     ) -> Option<NonNull<T>> {
@@ -150,15 +150,17 @@ impl<T> Inject<T> {
     }
 }
 
-impl<T> Default for Inject<T> {
+impl<T> Default for GlobalQueue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> std::fmt::Debug for Inject<T> {
+impl<T> std::fmt::Debug for GlobalQueue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inject").field("len", &self.len()).finish()
+        f.debug_struct("GlobalQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -175,15 +177,15 @@ mod tests {
         p.as_ptr() as usize - 1
     }
 
-    fn filled(n: usize) -> Inject<u8> {
-        let inject = Inject::new();
+    fn filled(n: usize) -> GlobalQueue<u8> {
+        let inject = GlobalQueue::new();
         inject.push_batch((0..n).map(item));
         inject
     }
 
     /// `pop_batch_into` on a fresh local queue: (returned id, ids queued).
-    fn batch(inject: &Inject<u8>, nprocs: usize, max: usize) -> Option<(usize, Vec<usize>)> {
-        let local = Local::new();
+    fn batch(inject: &GlobalQueue<u8>, nprocs: usize, max: usize) -> Option<(usize, Vec<usize>)> {
+        let local = RunQueue::new();
         // SAFETY: the test thread owns `local`.
         let first = unsafe { inject.pop_batch_into(&local, nprocs, max) }?;
         // SAFETY: as above.
@@ -195,7 +197,7 @@ mod tests {
 
     #[test]
     fn fifo_and_len() {
-        let inject = Inject::new();
+        let inject = GlobalQueue::new();
         assert!(inject.is_empty() && inject.pop().is_none());
         inject.push(item(0));
         inject.push_batch((1..4).map(item));
@@ -233,7 +235,7 @@ mod tests {
 
     #[test]
     fn pop_batch_into_full_local_spills_back() {
-        let (inject, local) = (filled(1000), Local::new());
+        let (inject, local) = (filled(1000), RunQueue::new());
         for i in 1000..1000 + CAPACITY - 3 {
             // SAFETY: the test thread owns `local`.
             unsafe { local.push(item(i), false, &inject) };
