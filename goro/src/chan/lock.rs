@@ -18,7 +18,7 @@
 //!
 //! # Under loom
 //!
-//! The channel models use [`ModelLock`], a blocking lock of loom's own, in
+//! The channel models use `ModelLock`, a blocking lock of loom's own, in
 //! its place: loom cannot bound a spin loop among three or more threads (a
 //! waiter's yield may hand the model to another waiter, forever). The spin
 //! lock itself is model-checked on its own (`loom_spin_lock_excludes`).

@@ -32,6 +32,8 @@ pub(crate) mod op;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod thread_tests;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -39,7 +41,6 @@ use std::time::{Duration, Instant};
 use crate::loom::{Arc, AtomicU32, Ordering};
 
 use self::core::{Chan, RecvFail, SendFail};
-use self::op::{wait_locked, RecvOp, SendOp};
 
 pub use error::{
     CloseError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -89,28 +90,11 @@ impl<T> Sender<T> {
         self.send_until(value, None).map_err(|(v, _)| SendError(v))
     }
 
-    /// `send` with an optional deadline, in one lock round: tries with the
-    /// bare value, and only if it must wait builds the operation and queues
-    /// it under the same lock. `Err((v, true))`: failed (closed), `Err((v,
-    /// false))`: timed out.
+    /// `send` with an optional deadline (`chan::op::send`). `Err((v,
+    /// true))`: failed (closed), `Err((v, false))`: timed out.
     #[inline(always)]
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), (T, bool)> {
-        let chan = self.chan();
-        chan.raw_lock();
-        // SAFETY: locked just above; the view is gone before the unlock.
-        let tried = unsafe { chan.inner_locked() }.try_send(chan.cap(), value);
-        let value = match tried {
-            Err((v, SendFail::Full)) => v,
-            done => {
-                // SAFETY: locked above, by this thread.
-                unsafe { chan.raw_unlock() };
-                return done.map_err(|(v, _)| (v, true));
-            }
-        };
-        let op = SendOp::on(Some(chan), value);
-        // SAFETY: the lock is held and the operation is new.
-        let completed = unsafe { wait_locked(&op, deadline) };
-        op.into_result().map_err(|SendError(v)| (v, completed))
+        op::send(self.chan(), value, deadline)
     }
 
     /// Sends only if that can happen without waiting.
@@ -191,24 +175,11 @@ impl<T> Receiver<T> {
         self.recv_until(None).ok()
     }
 
-    /// `recv` with an optional deadline, in one lock round (as
-    /// `Sender::send_until`). `Err(true)`: closed and drained, `Err(false)`:
-    /// timed out.
+    /// `recv` with an optional deadline (`chan::op::recv`). `Err(true)`:
+    /// closed and drained, `Err(false)`: timed out.
     #[inline(always)]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
-        let chan = self.chan();
-        chan.raw_lock();
-        // SAFETY: locked just above; the view is gone before the unlock.
-        let tried = unsafe { chan.inner_locked() }.try_recv();
-        if !matches!(tried, Err(RecvFail::Empty)) {
-            // SAFETY: locked above, by this thread.
-            unsafe { chan.raw_unlock() };
-            return tried.map_err(|_| true);
-        }
-        let op = RecvOp::on(Some(chan));
-        // SAFETY: the lock is held and the operation is new.
-        let completed = unsafe { wait_locked(&op, deadline) };
-        op.into_result().ok_or(completed)
+        op::recv(self.chan(), deadline)
     }
 
     /// Receives only if a value is there now.

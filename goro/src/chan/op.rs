@@ -1,7 +1,7 @@
 //! One channel operation: a receive ([`RecvOp`]) or a send ([`SendOp`]),
-//! run alone (`Sender::send`, `Receiver::recv` and their timed forms, which
-//! wait through [`wait_locked`]) or as one arm of a `select` (the `select`
-//! module runs a set of them through [`Op`]). Each owns its wait-queue node, whose slot is
+//! run alone ([`send`] and [`recv`]: `Sender::send`, `Receiver::recv` and
+//! their timed forms) or as one arm of a `select` (the `select` module runs a
+//! set of them through [`Op`]). Each owns its wait-queue node, whose slot is
 //! where its value travels, so a value is never in two places and never
 //! lost: a failed send keeps its value in its slot and gives it back.
 //!
@@ -15,7 +15,7 @@ use crate::chan::core::{Chan, ChanNode, RecvFail, SendFail, Slot};
 use crate::chan::{Receiver, SendError, Sender};
 use crate::runtime::wait::{Node, Waiter, Woken};
 
-/// One operation as `select` and [`wait_one`] drive it.
+/// One operation as `select` and the lone operations drive it.
 ///
 /// # Safety
 /// Implementors promise that `chan_id` is the address of the one channel
@@ -266,6 +266,51 @@ unsafe impl<T> Op for SendOp<'_, T> {
     }
 }
 
+/// A lone send (`Sender::send` and its timed forms), in one lock round: it
+/// tries with the bare value, and only if it must wait builds its operation
+/// and queues it under the same lock. `Err((v, true))`: failed (closed, or no
+/// receiver left), `Err((v, false))`: timed out; the value comes back.
+#[inline(always)]
+pub(crate) fn send<T>(
+    chan: &Chan<T>,
+    value: T,
+    deadline: Option<Instant>,
+) -> Result<(), (T, bool)> {
+    chan.raw_lock();
+    // SAFETY: locked just above; the view is gone before the unlock.
+    let tried = unsafe { chan.inner_locked() }.try_send(chan.cap(), value);
+    let value = match tried {
+        Err((v, SendFail::Full)) => v,
+        done => {
+            // SAFETY: locked above, by this thread.
+            unsafe { chan.raw_unlock() };
+            return done.map_err(|(v, _)| (v, true));
+        }
+    };
+    let op = SendOp::on(Some(chan), value);
+    // SAFETY: the lock is held and the operation is new.
+    let completed = unsafe { wait_locked(&op, deadline) };
+    op.into_result().map_err(|SendError(v)| (v, completed))
+}
+
+/// A lone receive (`Receiver::recv` and its timed forms), in one lock round
+/// (as [`send`]). `Err(true)`: closed and drained, `Err(false)`: timed out.
+#[inline(always)]
+pub(crate) fn recv<T>(chan: &Chan<T>, deadline: Option<Instant>) -> Result<T, bool> {
+    chan.raw_lock();
+    // SAFETY: locked just above; the view is gone before the unlock.
+    let tried = unsafe { chan.inner_locked() }.try_recv();
+    if !matches!(tried, Err(RecvFail::Empty)) {
+        // SAFETY: locked above, by this thread.
+        unsafe { chan.raw_unlock() };
+        return tried.map_err(|_| true);
+    }
+    let op = RecvOp::on(Some(chan));
+    // SAFETY: the lock is held and the operation is new.
+    let completed = unsafe { wait_locked(&op, deadline) };
+    op.into_result().ok_or(completed)
+}
+
 /// The waiting half of a lone operation (`send`, `recv` and their timed
 /// forms), for a caller that locked the operation's channel and found that
 /// it cannot complete now: queues the operation, unlocks, and blocks until
@@ -282,7 +327,7 @@ unsafe impl<T> Op for SendOp<'_, T> {
 /// The caller holds the lock of `op`'s channel (taken with `op.lock()` or
 /// the channel's `raw_lock`, on this thread) and `op` was never queued.
 #[inline(always)]
-pub(crate) unsafe fn wait_locked<O: Op>(op: &O, deadline: Option<Instant>) -> bool {
+unsafe fn wait_locked<O: Op>(op: &O, deadline: Option<Instant>) -> bool {
     let waiter = Waiter::for_current_wait(deadline.is_none());
     // SAFETY: locked (contract); `waiter` and `op` outlive the node's time
     // in the queue (a claimer takes it, or it is dequeued on timeout below).

@@ -108,8 +108,10 @@ pub(crate) unsafe fn dealloc(ptr: NonNull<u8>, layout: Layout) {
 
 fn alloc_from_system(layout: Layout) -> NonNull<u8> {
     if layout.size() == 0 {
-        // A zero-sized value needs no memory, only a well-aligned address.
-        return NonNull::new(layout.align() as *mut u8).expect("alignment is non-zero");
+        // A zero-sized value needs no memory, only a well-aligned address
+        // (one without provenance: nothing is ever read through it).
+        let addr = std::ptr::null_mut::<u8>().wrapping_add(layout.align());
+        return NonNull::new(addr).expect("alignment is non-zero");
     }
     // SAFETY: the layout has a non-zero size.
     let ptr = unsafe { std::alloc::alloc(layout) };

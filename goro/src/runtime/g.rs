@@ -372,6 +372,7 @@ mod tests {
     /// recorded address lies in the goroutine's own frames just below its G,
     /// inside the prefetched window, and the G names the one P that ran it.
     #[test]
+    #[cfg_attr(miri, ignore)] // goroutines switch stacks with inline assembly
     fn a_switched_out_goroutine_records_where_its_resume_starts() {
         let (g_addr, window, sp, ran_on) = crate::go(|| {
             let g = crate::runtime::m::current_g_ref().expect("on a goroutine");

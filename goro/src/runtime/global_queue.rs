@@ -170,7 +170,8 @@ mod tests {
 
     /// A fake task pointer with id `i` (never dereferenced).
     fn item(i: usize) -> NonNull<u8> {
-        NonNull::new((i + 1) as *mut u8).unwrap()
+        // An address without provenance: never dereferenced.
+        NonNull::new(std::ptr::null_mut::<u8>().wrapping_add(i + 1)).unwrap()
     }
 
     fn id(p: NonNull<u8>) -> usize {

@@ -29,7 +29,7 @@
 //!
 //! At most one idle M at a time sleeps with a timeout, until the earliest
 //! deadline of all heaps (`idle.rs` has that protocol: the sleeper, and
-//! [`notify`](crate::runtime::idle::notify), which whoever makes a heap's
+//! `idle::notify`, which whoever makes a heap's
 //! minimum earlier calls afterwards).
 //!
 //! Rejected: a hierarchical timing wheel (O(1) insert, but it ticks: some
@@ -388,6 +388,7 @@ mod tests {
     /// Through the runtime: the global heap (a plain thread registers), and
     /// the idle sleeper that fires it.
     #[test]
+    #[cfg_attr(miri, ignore)] // starts the runtime: goroutine stacks, threads
     fn runtime_fires_in_fifo_order_and_cancel_drops_the_waker() {
         let log = Arc::new(StdMutex::new(Vec::new()));
         let deadline = Instant::now() + std::time::Duration::from_millis(20);

@@ -29,7 +29,7 @@ pub(super) fn guard_kind() -> GuardKind {
 /// Tries `MADV_GUARD_INSTALL` on a scratch page; kernels before 6.13 say EINVAL.
 fn detect_guard_kind() -> GuardKind {
     // Lets the tests exercise the fallback in a child process.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), not(miri)))]
     if std::env::var_os(super::tests::FORCE_MPROTECT_ENV).is_some() {
         return GuardKind::Mprotect;
     }
