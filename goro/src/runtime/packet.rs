@@ -1,7 +1,7 @@
 //! The join packet: what a goroutine and its `JoinHandle` share. A small
 //! block with the result slot, a state word and the joiner's waker; the
 //! goroutine's stack cannot hold it, since the stack is recycled the moment
-//! the goroutine ends. Packets live in [`cells`](crate::runtime::cells), not
+//! the goroutine ends. Packets live in [`cells`], not
 //! in `malloc`'s heap (that module says why).
 //!
 //! It has exactly two owners, the goroutine's [`Completer`] and the handle's

@@ -2,7 +2,7 @@
 //! return.
 //!
 //! The join packet (a goroutine's result on its way to the handle) is in
-//! [`packet`](crate::runtime::packet).
+//! [`packet`].
 //!
 //! Rejected: holding the packet in an `Arc`. It allocates from `malloc`,
 //! whose heap a burst of a million packets grows and then shrinks again, page
