@@ -158,3 +158,17 @@ fn dropped_futures_lose_nothing() {
     assert_eq!(receiver.join().unwrap(), Some(8));
     assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
 }
+
+/// The async ends can move to another thread (a tokio task, say), and so can
+/// the channel ends.
+#[test]
+fn futures_and_ends_are_send() {
+    fn send<T: Send>() {}
+    send::<crate::chan::RecvFuture<'static, String>>();
+    send::<crate::chan::SendFuture<'static, String>>();
+    send::<crate::chan::RecvStream<String>>();
+    send::<crate::chan::SendSink<String>>();
+    send::<crate::Sender<String>>();
+    send::<crate::Receiver<String>>();
+    send::<crate::JoinHandle<String>>();
+}

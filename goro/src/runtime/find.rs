@@ -76,7 +76,7 @@ pub(crate) fn find_runnable(
         let busy = rt.nprocs() - rt.npidle();
         if m.is_spinning() || 2 * rt.idle.nmspinning.load(Ordering::Acquire) < busy {
             if !m.is_spinning() {
-                m.start_spinning();
+                m.set_spinning(true);
                 rt.idle.nmspinning.fetch_add(1, Ordering::AcqRel);
             }
             if let Some(g) = steal_once(rt, m, &p) {

@@ -299,7 +299,7 @@ impl Runtime {
             return None;
         }
         let p = self.try_get_idle_p()?;
-        m.start_spinning();
+        m.set_spinning(true);
         self.idle.nmspinning.fetch_add(1, Ordering::AcqRel);
         Some(m.run_on(p))
     }
@@ -328,9 +328,7 @@ impl Runtime {
             if let Some((p, g, spinning)) = m.next.take() {
                 step_down(self, m);
                 let p = m.run_on(p);
-                if spinning {
-                    m.start_spinning();
-                }
+                m.set_spinning(spinning);
                 return (p, g);
             }
             let until = match sleeper_deadline(self, m) {
@@ -360,7 +358,7 @@ impl Runtime {
             let p = m.run_on(p);
             // Spinning, so the wake-ups below start no other M; finding work
             // then wakes one more if a P is idle (`reset_spinning`).
-            m.start_spinning();
+            m.set_spinning(true);
             self.idle.nmspinning.fetch_add(1, Ordering::AcqRel);
             timers::run_all(self, now_nanos());
             step_down(self, m);
@@ -374,9 +372,7 @@ impl Runtime {
         loop {
             if let Some((p, g, spinning)) = m.next.take() {
                 let p = m.run_on(p);
-                if spinning {
-                    m.start_spinning();
-                }
+                m.set_spinning(spinning);
                 return (p, g);
             }
             m.parker.park();
@@ -521,7 +517,7 @@ mod loom_tests {
             let m = M::for_model();
             let p = m.run_on(rt.try_get_idle_p().expect("an idle P"));
             if spinning {
-                m.start_spinning();
+                m.set_spinning(true);
                 rt.idle.nmspinning.fetch_add(1, Ordering::AcqRel);
             }
             let pusher = thread::spawn(move || {

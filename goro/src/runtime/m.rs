@@ -224,8 +224,9 @@ impl M {
         self.spinning.get()
     }
 
-    pub(crate) fn start_spinning(&self) {
-        self.spinning.set(true);
+    /// Counted in `nmspinning` by the caller, or not. Only its thread.
+    pub(crate) fn set_spinning(&self, spinning: bool) {
+        self.spinning.set(spinning);
     }
 
     /// Stops spinning; true if it was. Only its thread.
@@ -302,7 +303,7 @@ fn m_main(rt: &'static Runtime, m: &'static M, p: IdleP, spinning: bool) {
     crate::stack::ensure_signal_stack();
     tighten_timer_slack();
     let p = m.run_on(p);
-    m.spinning.set(spinning);
+    m.set_spinning(spinning);
     let mut next = Next::Schedule(Some(p));
     loop {
         let (p, g) = match next {
