@@ -100,6 +100,11 @@ pub mod time;
 pub mod __private {
     pub use crate::chan::op::{RecvOp, SendOp};
     pub use crate::select::core::{run, ArmRef, Mode, Outcome};
+
+    /// `goroutine_local!`'s key.
+    pub const fn local_key<T: Send + 'static>(init: fn() -> T) -> crate::runtime::LocalKey<T> {
+        crate::runtime::LocalKey::new(init)
+    }
 }
 
 pub(crate) mod loom;

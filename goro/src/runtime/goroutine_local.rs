@@ -24,8 +24,9 @@ pub struct LocalKey<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> LocalKey<T> {
-    #[doc(hidden)]
-    pub const fn new(init: fn() -> T) -> Self {
+    /// A key whose values start as `init()`. Only `goroutine_local!`, through
+    /// `goro::__private`.
+    pub(crate) const fn new(init: fn() -> T) -> Self {
         LocalKey { init }
     }
 
@@ -137,7 +138,7 @@ macro_rules! goroutine_local {
             fn __goro_init() -> $t {
                 $init
             }
-            $crate::runtime::LocalKey::new(__goro_init)
+            $crate::__private::local_key(__goro_init)
         };
     };
 }
