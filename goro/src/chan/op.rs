@@ -60,6 +60,26 @@ pub(crate) unsafe trait Op {
     }
 }
 
+/// An operation's `lock` (nothing for a switched-off one).
+#[inline]
+fn lock_chan<T>(chan: Option<&Chan<T>>) {
+    if let Some(c) = chan {
+        c.raw_lock();
+    }
+}
+
+/// An operation's `unlock` (nothing for a switched-off one).
+///
+/// # Safety
+/// The caller locked `chan` with `lock_chan`, on this thread.
+#[inline]
+unsafe fn unlock_chan<T>(chan: Option<&Chan<T>>) {
+    if let Some(c) = chan {
+        // SAFETY: by the contract.
+        unsafe { c.raw_unlock() };
+    }
+}
+
 /// A receive: `rx.recv()`, or the arm `recv(rx) -> v` of a select.
 pub struct RecvOp<'a, T> {
     chan: Option<&'a Chan<T>>,
@@ -101,17 +121,13 @@ unsafe impl<T> Op for RecvOp<'_, T> {
 
     #[inline]
     fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.raw_lock();
-        }
+        lock_chan(self.chan);
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked by `lock`, per the contract.
-            unsafe { c.raw_unlock() };
-        }
+        // SAFETY: locked by `lock`, per the contract.
+        unsafe { unlock_chan(self.chan) };
     }
 
     #[inline]
@@ -213,17 +229,13 @@ unsafe impl<T> Op for SendOp<'_, T> {
 
     #[inline]
     fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.raw_lock();
-        }
+        lock_chan(self.chan);
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: locked by `lock`, per the contract.
-            unsafe { c.raw_unlock() };
-        }
+        // SAFETY: locked by `lock`, per the contract.
+        unsafe { unlock_chan(self.chan) };
     }
 
     #[inline]

@@ -168,15 +168,7 @@ impl<T> std::fmt::Debug for GlobalQueue<T> {
 mod tests {
     use super::*;
 
-    /// A fake task pointer with id `i` (never dereferenced).
-    fn item(i: usize) -> NonNull<u8> {
-        // An address without provenance: never dereferenced.
-        NonNull::new(std::ptr::null_mut::<u8>().wrapping_add(i + 1)).unwrap()
-    }
-
-    fn id(p: NonNull<u8>) -> usize {
-        p.as_ptr() as usize - 1
-    }
+    use crate::runtime::queue::test_items::{id, item};
 
     fn filled(n: usize) -> GlobalQueue<u8> {
         let inject = GlobalQueue::new();

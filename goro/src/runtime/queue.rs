@@ -384,21 +384,30 @@ impl<T> std::fmt::Debug for RunQueue<T> {
     }
 }
 
+/// Fake task pointers for the queues' tests and models: ids as addresses
+/// without provenance, never dereferenced.
+#[cfg(test)]
+pub(crate) mod test_items {
+    use std::ptr::NonNull;
+
+    /// The item with id `i`.
+    pub(crate) fn item(i: usize) -> NonNull<u8> {
+        NonNull::new(std::ptr::null_mut::<u8>().wrapping_add(i + 1)).unwrap()
+    }
+
+    /// The id of `p`, made by [`item`].
+    pub(crate) fn id(p: NonNull<u8>) -> usize {
+        p.as_ptr() as usize - 1
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
     use super::*;
 
-    /// A fake task pointer with id `i` (never dereferenced).
-    fn item(i: usize) -> NonNull<u8> {
-        // An address without provenance: never dereferenced.
-        NonNull::new(std::ptr::null_mut::<u8>().wrapping_add(i + 1)).unwrap()
-    }
-
-    fn id(p: NonNull<u8>) -> usize {
-        p.as_ptr() as usize - 1
-    }
+    use super::test_items::{id, item};
 
     /// Owner-side drain of `q`, in pop order.
     fn drain(q: &RunQueue<u8>) -> Vec<usize> {
@@ -614,15 +623,7 @@ mod loom_tests {
 
     type Q = Arc<RunQueue<u8>>;
 
-    /// A fake task pointer with id `i` (never dereferenced).
-    fn item(i: usize) -> NonNull<u8> {
-        // An address without provenance: never dereferenced.
-        NonNull::new(std::ptr::null_mut::<u8>().wrapping_add(i + 1)).unwrap()
-    }
-
-    fn id(p: NonNull<u8>) -> usize {
-        p.as_ptr() as usize - 1
-    }
+    use super::test_items::{id, item};
 
     /// Owner side of `q`: pushes `ids`, to `runnext` if `next`.
     fn push(q: &RunQueue<u8>, inject: &GlobalQueue<u8>, ids: std::ops::Range<usize>, next: bool) {
