@@ -87,14 +87,7 @@ impl<T> Sender<T> {
     /// Fails, giving the value back, if the channel is closed or every
     /// receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.send_until(value, None).map_err(|(v, _)| SendError(v))
-    }
-
-    /// `send` with an optional deadline (`chan::op::send`). `Err((v,
-    /// true))`: failed (closed), `Err((v, false))`: timed out.
-    #[inline(always)]
-    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), (T, bool)> {
-        op::send(self.chan(), value, deadline)
+        op::send(self.chan(), value, None).map_err(|(v, _)| SendError(v))
     }
 
     /// Sends only if that can happen without waiting.
@@ -115,11 +108,10 @@ impl<T> Sender<T> {
 
     /// Sends, waiting until `deadline` at the latest.
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Some(deadline))
-            .map_err(|(v, closed)| match closed {
-                true => SendTimeoutError::Closed(v),
-                false => SendTimeoutError::Timeout(v),
-            })
+        op::send(self.chan(), value, Some(deadline)).map_err(|(v, closed)| match closed {
+            true => SendTimeoutError::Closed(v),
+            false => SendTimeoutError::Timeout(v),
+        })
     }
 
     /// Closes the channel (Go's `close`). Receivers drain the buffer and then
@@ -172,14 +164,7 @@ impl<T> Receiver<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed
     /// and drained (Go's `v, ok := <-ch` with `ok == false`).
     pub fn recv(&self) -> Option<T> {
-        self.recv_until(None).ok()
-    }
-
-    /// `recv` with an optional deadline (`chan::op::recv`). `Err(true)`:
-    /// closed and drained, `Err(false)`: timed out.
-    #[inline(always)]
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, bool> {
-        op::recv(self.chan(), deadline)
+        op::recv(self.chan(), None).ok()
     }
 
     /// Receives only if a value is there now.
@@ -197,11 +182,10 @@ impl<T> Receiver<T> {
 
     /// Receives, waiting until `deadline` at the latest.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Some(deadline))
-            .map_err(|closed| match closed {
-                true => RecvTimeoutError::Closed,
-                false => RecvTimeoutError::Timeout,
-            })
+        op::recv(self.chan(), Some(deadline)).map_err(|closed| match closed {
+            true => RecvTimeoutError::Closed,
+            false => RecvTimeoutError::Timeout,
+        })
     }
 
     /// A blocking iterator: `for v in rx.iter()` runs until the channel is

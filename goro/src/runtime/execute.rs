@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use crate::runtime::g::{GRef, Switch, G};
 use crate::runtime::locked::stop_locked_m;
 use crate::runtime::m::M;
-use crate::runtime::p::{ClaimedP, P};
+use crate::runtime::p::{ClaimedP, UserP};
 use crate::runtime::sched::{free_stack_on, Runtime};
 use crate::runtime::timers;
 
@@ -151,7 +151,11 @@ fn successor_in_user_mode(rt: &'static Runtime, m: &'static M, again: Option<GRe
     let Some(p) = m.p() else {
         return Successor::None;
     };
-    if m.locked.get() > 0 || !m.still_owns_fast(p) || p.global_queue_turn() || timers::due(rt, p) {
+    if m.locked.get() > 0
+        || !UserP::of(p, m.id).looks_owned()
+        || p.global_queue_turn()
+        || timers::due(rt, p)
+    {
         return Successor::None;
     }
     if let Some(g) = again {
@@ -189,15 +193,4 @@ fn goexit(rt: &'static Runtime, m: &'static M, p: Option<&ClaimedP>, g: GRef) ->
     // SAFETY: this is the goroutine's own reference, given up exactly once.
     unsafe { G::release_ref_with(g, |stack| free_stack_on(p, stack)) };
     exit_thread
-}
-
-impl M {
-    /// The successor switch's look: is the owner word still this M's, in user
-    /// mode? A plain acquire load (a stale answer only sends this park the
-    /// long way, or runs the successor while the P goes, as user mode
-    /// allows). Only `m`'s thread.
-    #[inline]
-    fn still_owns_fast(&self, p: &P) -> bool {
-        p.owner_word() == P::user_word(self.id)
-    }
 }

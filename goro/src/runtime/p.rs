@@ -393,6 +393,14 @@ impl UserP {
         self.p.owner.load(Ordering::SeqCst) == self.word()
     }
 
+    /// As [`UserP::still_owned`], with a plain acquire load: for the
+    /// successor switch, where a stale answer only sends a park the long
+    /// way, or runs the successor while the P goes, as user mode allows.
+    #[inline]
+    pub(crate) fn looks_owned(&self) -> bool {
+        self.p.owner_word() == self.word()
+    }
+
     /// The M gives its P away from goroutine code (`blocking`), unless
     /// sysmon already took it. Only the M's thread.
     pub(crate) fn retake(self) -> Option<IdleP> {
